@@ -1,0 +1,41 @@
+# Two commands for a fresh machine: `make run` and `make test`. Each creates .venv when missing and installs the
+# project into it (again whenever settings.ini or setup.py changed), then does its job.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test export check-clean lab bench clean-data
+
+$(INSTALLED): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# ploomber's Jupyter server extension breaks JupyterLab 4 (every file request answers 500): keep it off
+	$(BIN)/jupyter server extension disable --sys-prefix ploomber >/dev/null 2>&1
+	touch $(INSTALLED)
+
+run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped)
+	$(BIN)/mlops-nb run
+
+test: $(INSTALLED)  ## notebook tests (library notebooks), then pytest
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest
+
+export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, README.md from nbs/index.ipynb
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+	$(BIN)/jupyter nbconvert --log-level=ERROR --to markdown nbs/index.ipynb --output-dir . --output README
+
+check-clean: export  ## fail when exporting or cleaning the notebooks changed a file
+	git status --porcelain
+	test -z "$$(git status --porcelain)"
+
+lab: $(INSTALLED)  ## JupyterLab on the project
+	$(BIN)/jupyter lab
+
+bench: $(INSTALLED)  ## benchmarks (see bench/)
+	$(BIN)/python bench/pipeline.py
+
+clean-data:  ## remove everything generated under data/ (keeps data/raw)
+	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +
