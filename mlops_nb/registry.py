@@ -24,11 +24,14 @@ def client(project: Project):
     return tracking(project).MlflowClient()
 
 
-def register(project: Project, name: str, run: dict, verdict: Verdict, lineage: dict, reports=()) -> dict:
+def register(project: Project, name: str, run: dict, verdict: Verdict, lineage: dict,
+             reports: dict | None = None,  # stage name -> paths of its executed notebook (.ipynb, .html)
+             ) -> dict:
     "Register the model of `run` as a new version of `name` with lineage tags; move aliases by the verdict."
     c = client(project)
-    for path in reports:
-        c.log_artifact(run["run_id"], str(path), artifact_path="reports")
+    for stage, paths in (reports or {}).items():
+        for path in paths:
+            c.log_artifact(run["run_id"], str(path), artifact_path=f"reports/{stage}")
     tags = {**{k: str(v) for k, v in lineage.items()}, "run_id": run["run_id"],
             "gate_passed": str(verdict.passed).lower(), "gate_reasons": json.dumps(verdict.reasons)}
     mlflow = tracking(project)

@@ -1,0 +1,69 @@
+"""Shared fixtures: a copy of the project in a temporary folder, built once with env.test.yaml, cloned per test."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("mlops-nb")
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
+
+
+def copy_project(dest: Path) -> Path:
+    "The files a pipeline run reads, copied to `dest`, the library included (so a test may edit it)."
+    for name in PROJECT_FILES:
+        src, dst = REPO / name, dest / name
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    return dest
+
+
+class Project:
+    "A project folder and its `mlops-nb` command, run with that folder's copy of the library."
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def cli(self, *args, check=True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root)}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        done = subprocess.run([str(CLI), *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=900)
+        if check and done.returncode:
+            raise AssertionError(f"mlops-nb {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def run(self, *args, **kw) -> set:
+        "Run the test pipeline; the set of stages that ran."
+        done = self.cli("run", "--env", "env.test.yaml", *args, **kw)
+        return {m.group(1) for m in re.finditer(r"^\s*(\w+)\s+True\s", done.stdout, re.M)}
+
+    def edit(self, relpath: str, old: str, new: str):
+        "Replace `old` (which must be there) by `new` in a project file."
+        path = self.root / relpath
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relpath}"
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Project:
+    "The test pipeline, built once."
+    project = Project(copy_project(tmp_path_factory.mktemp("built")))
+    ran = project.run()
+    assert len(ran) == 9, ran
+    return project
+
+
+@pytest.fixture
+def project(built, tmp_path) -> Project:
+    "A private copy of the built project, every stage up to date."
+    dest = tmp_path / "project"
+    shutil.copytree(built.root, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return Project(dest)
