@@ -36,6 +36,7 @@ def evaluation_plots(y_true, score, threshold: float = 0.5, labels=("negative", 
     right.plot([0, 1], [0, 1], linestyle=":", color="grey")
     right.set_title("ROC curve (test split)")
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
 
 # %% ../nbs/06_evaluate.ipynb #656bd188

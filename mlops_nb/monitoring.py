@@ -60,4 +60,5 @@ def drift_plot(report: pd.DataFrame, psi_threshold: float = 0.2):
     ax.set_xlabel("PSI (population stability index)")
     ax.set_title("Feature drift against the training data")
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
     return fig
