@@ -384,6 +384,21 @@ def run(project: Project, env_file=None, overrides=(), force: bool = False) -> p
     return table
 
 
+def _release_shells():
+    "End the IPython shells ploomber-engine left behind, one per executed notebook, holding that notebook's variables."
+    import atexit
+    import gc
+    from ploomber_engine.ipython import PloomberShell
+    for shell in [o for o in gc.get_objects() if isinstance(o, PloomberShell)]:
+        atexit.unregister(shell.atexit_operations)  # at exit, each would reset itself with a full GC (~0.4 s apiece)
+        thread = getattr(shell.history_manager, "save_thread", None)
+        if thread is not None:
+            atexit.unregister(thread.stop)
+            thread.stop()
+        shell.user_ns.clear()
+        shell.user_ns_hidden.clear()
+
+
 def _build(project: Project, stages: list, force: bool) -> dict:
     "Run the outdated stages (all with `force`) with ploomber: seconds taken by each stage that ran."
     from ploomber.exceptions import DAGBuildError, DAGRenderError
@@ -393,6 +408,8 @@ def _build(project: Project, stages: list, force: bool) -> dict:
             report = dag.build(force=force, show_progress=True)
     except (DAGBuildError, DAGRenderError) as e:
         raise _failure(dag, project, e) from None
+    finally:
+        _release_shells()
     built = report.to_pandas()
     return {r["name"]: float(r["Elapsed (s)"]) for _, r in built.iterrows() if r["Ran?"]}
 
