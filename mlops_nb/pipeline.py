@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 import mlops_nb
-from .config import (PIPELINE_FILE, ConfigError, Project, StageError, file_digest, atomic_path,
+from .config import (PIPELINE_FILE, ConfigError, Project, StageError, atomic_path,
                              load_params, read_yaml)
 
 # %% ../nbs/10_pipeline.ipynb #7f5322a4
@@ -169,12 +169,18 @@ def _fill(value, params: dict, used: set):
 
 
 def _data_digests(project: Project, params: dict, used: set) -> dict:
-    "Digests of the files that the used parameters name."
+    "Digests of the data that the used parameters name: files, folders, globs, or a database query's result."
+    from mlops_nb.data import is_sql, source_digest
     found = {}
     for name in sorted(used):
         value = params[name]
-        if isinstance(value, str) and value and project.path(value).is_file():
-            found[name] = file_digest(project.path(value))[:12]
+        if not isinstance(value, str) or not value:
+            continue
+        source = value if is_sql(value) else project.path(value)
+        if is_sql(value) and not params.get("data_query"):
+            continue
+        if (digest := source_digest(source, params.get("data_query", ""))) is not None:
+            found[name] = digest
     return found
 
 
@@ -362,14 +368,29 @@ def _failure(dag, project: Project, error) -> StageError:
     if not failed:
         return StageError(f"The pipeline failed before any stage ran: {error}")
     task = failed[0]
-    nb = Path(str(task.product["nb"]))
+    nb, html_path = Path(str(task.product["nb"])), Path(str(task.product["html"]))
     cell, message = _failed_cell(nb)
     where = f" in code cell {cell}" if cell else ""
     cause = error.__cause__ or error
+    rel = lambda p: p.relative_to(project.root) if p.is_relative_to(project.root) else p
+    report = f" and its report {rel(html_path)}" if nb.exists() and _render_html(nb, html_path) else ""
     return StageError(
         f"Stage {task.name!r} failed{where}: {message or cause}\n"
-        f"Its partially executed notebook is {nb.relative_to(project.root) if nb.is_relative_to(project.root) else nb}"
-        " (open it in JupyterLab to see the failing cell). Fix the cause and run again; finished stages are kept.")
+        f"See its partially executed notebook {rel(nb)}{report} for the failing cell. "
+        "Fix the cause and run again; finished stages are kept.")
+
+
+def _render_html(nb_path: Path, html_path: Path) -> bool:
+    "Render an executed notebook to HTML (for a failed stage, whose report ploomber does not render)."
+    try:
+        from nbconvert import HTMLExporter
+        import nbformat
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
+    except Exception:
+        return False
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(body)
+    return True
 
 
 def run(project: Project, env_file=None, overrides=(), force: bool = False) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("mlops-nb")
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
 
 
 def copy_project(dest: Path) -> Path:

@@ -49,9 +49,9 @@ def test_invalid_rows_stop_the_run_before_training(project):
     raw = project.root / "data/raw/credit_data.csv"
     raw.write_text(raw.read_text().replace("\ngood,", "\nmaybe,", 3))
     err = fails(project, "--param", "sample=0")
-    assert "Stage 'validate' failed" in err and "Status: isin" in err
-    report = (project.root / "data/pipeline/validate/report.ipynb").read_text()
-    assert "maybe" in report  # the failing values are in the partial report
+    assert "Stage 'validate' failed" in err and "Status: a value outside `allowed` (schema drift)" in err
+    report = (project.root / "data/pipeline/validate/report.html").read_text()
+    assert "maybe" in report and "failure_case" not in err  # the failing values are in the HTML report
 
 
 def test_outside_a_project(tmp_path):
