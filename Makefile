@@ -34,8 +34,10 @@ check-clean: export  ## fail when exporting or cleaning the notebooks changed a 
 lab: $(INSTALLED)  ## JupyterLab on the project
 	$(BIN)/jupyter lab
 
-bench: $(INSTALLED)  ## benchmarks (see bench/)
+bench: $(INSTALLED)  ## benchmarks against their peers (see bench/)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/ingest.py
 
 clean-data:  ## remove everything generated under data/ (keeps data/raw)
 	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +

@@ -328,17 +328,19 @@ class _ParamsDiffer:
 
 
 def build_dag(project: Project, stages: list):
-    "A ploomber DAG of `stages`."
+    "A ploomber DAG of `stages` (through ploomber's Python API: its spec loader would recast values like 'none')."
+    from ploomber import DAG
     from ploomber.executors import Serial
-    from ploomber.spec import DAGSpec
-    tasks = [{"name": s.name, "source": str(s.source), "params": s.params,
-              "product": {k: str(v) for k, v in s.products.items()},
-              "nb_product_key": ["nb", "html"], "nbconvert_exporter_name": {"html": "html"},
-              "executor": "ploomber-engine", "executor_params": {"progress_bar": False}} for s in stages]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dag = DAGSpec({"tasks": tasks}, parent_path=str(project.root), lazy_import=True).to_dag()
-    dag.executor = Serial(build_in_subprocess=False, catch_warnings=False, catch_exceptions=True)
+    from ploomber.products import File
+    from ploomber.tasks import NotebookRunner
+    dag = DAG(executor=Serial(build_in_subprocess=False, catch_warnings=False, catch_exceptions=True))
+    for s in stages:
+        NotebookRunner(s.source, {k: File(v) for k, v in s.products.items()}, dag=dag, name=s.name, params=s.params,
+                       nb_product_key=["nb", "html"], nbconvert_exporter_name={"html": "html"},
+                       executor="ploomber-engine", executor_params={"progress_bar": False})
+    for s in stages:
+        for up in s.upstream:
+            dag[up] >> dag[s.name]
     dag.differ = _ParamsDiffer()
     return dag
 

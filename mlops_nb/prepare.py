@@ -12,13 +12,17 @@ from sklearn.model_selection import train_test_split
 from .config import DataError
 
 # %% ../nbs/03_prepare.ipynb #3513655f
-def clean(df: pd.DataFrame, target: str) -> pd.DataFrame:
-    "`df` without exact duplicate rows and without rows whose label is missing."
-    return df.drop_duplicates().dropna(subset=[target]).reset_index(drop=True)
+def clean(df: pd.DataFrame, target: str, missing_codes: list = (), keys: list = ()) -> pd.DataFrame:
+    "`df` without exact duplicate rows (`keys` aside), rows without a label, and with `missing_codes` made missing."
+    features = [c for c in df.columns if c not in keys]
+    df = df.drop_duplicates(subset=features).dropna(subset=[target])
+    if len(missing_codes):
+        df = df.assign(**{c: df[c].mask(df[c].isin(missing_codes)) for c in features if c != target})
+    return df.reset_index(drop=True)
 
 
-def split(df: pd.DataFrame, target: str, test_size: float = 0.2, seed: int = 42):
-    "A deterministic train/test split of `df`, stratified by `target`: (train, test)."
+def split(df: pd.DataFrame, target: str, test_size: float = 0.2, seed: int = 42, validation_size: float = 0.0):
+    "A deterministic split of `df` stratified by `target`: (train, test), or (train, validation, test)."
     counts = df[target].value_counts()
     if len(counts) < 2:
         raise DataError(f"The label {target!r} has a single class {list(counts.index)}: a classifier needs two. "
@@ -26,7 +30,12 @@ def split(df: pd.DataFrame, target: str, test_size: float = 0.2, seed: int = 42)
     if counts.min() < 2:
         raise DataError(f"The class {counts.idxmin()!r} of {target!r} has {counts.min()} row(s): a stratified split "
                         "needs at least 2 per class. Use more data (a larger `sample`).")
-    if not 0 < test_size < 1:
-        raise DataError(f"test_size must be between 0 and 1, got {test_size}: e.g. --param test_size=0.2")
-    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    if not (0 < test_size < 1 and 0 <= validation_size < 1 and test_size + validation_size < 1):
+        raise DataError(f"test_size ({test_size}) and validation_size ({validation_size}) must be shares between 0 "
+                        "and 1 that leave rows to train on: e.g. --param test_size=0.2")
+    rest, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
+    if not validation_size:
+        return rest.reset_index(drop=True), test.reset_index(drop=True)
+    train, validation = train_test_split(rest, test_size=validation_size / (1 - test_size), random_state=seed,
+                                         stratify=rest[target])
+    return tuple(part.reset_index(drop=True) for part in (train, validation, test))

@@ -3,7 +3,7 @@ import sqlite3
 
 import pandas as pd
 
-from test_pipeline import STAGES
+from conftest import STAGES
 
 
 def fails(project, *args):

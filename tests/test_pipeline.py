@@ -4,10 +4,11 @@ import json
 import nbformat
 import pytest
 
-STAGES = ["ingest", "validate", "prepare", "features", "train", "evaluate", "register", "score", "monitor"]
+from conftest import STAGES
 
 
 def downstream_of(stage):
+    "The stage and those after it (in this pipeline, every later stage depends on it, but bias on features)."
     return set(STAGES[STAGES.index(stage):])
 
 
@@ -17,7 +18,8 @@ def test_every_product_and_report_exists(built):
         for ext in ("ipynb", "html"):
             assert (products / stage / f"report.{ext}").stat().st_size > 0
     for rel in ["ingest/data_version.json", "validate/validated.parquet", "prepare/train.parquet",
-                "prepare/test.parquet", "features/feature_spec.json", "train/run.json",
+                "prepare/test.parquet", "prepare/split.json", "bias/groups.csv", "bias/weights.parquet",
+                "features/feature_spec.json", "train/run.json",
                 "evaluate/evaluation.json", "register/registered.json", "score/scores.parquet", "monitor/drift.csv"]:
         assert (products / rel).is_file(), rel
     index = (products / "index.html").read_text()
@@ -72,7 +74,7 @@ def test_a_library_function_reruns_the_stages_that_call_it(project):
     project.edit("mlops_nb/evaluate.py", "ok = value is not None and value >= minimum",
                  "ok = (value is not None) and value >= minimum")  # same code: the AST does not change
     assert project.run() == set()
-    project.edit("mlops_nb/prepare.py", "return df.drop_duplicates()", "return df.drop_duplicates(keep='last')")
+    project.edit("mlops_nb/prepare.py", "df.drop_duplicates(subset=features)", "df.drop_duplicates(subset=features, keep='last')")
     assert project.run() == downstream_of("prepare")
 
 

@@ -1,0 +1,48 @@
+"""The pipeline runs on another classification data set, with other columns, by configuration alone."""
+import json
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from conftest import STAGES
+
+
+def churn_data(n=800, seed=3) -> pd.DataFrame:
+    "A small churn data set: an id and a time per customer, other features, another label."
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "customer_id": np.arange(1000, 1000 + n),
+        "signup_time": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n), "h"),
+        "tenure_months": rng.integers(1, 72, n),
+        "monthly_charges": rng.normal(70, 20, n).round(2),
+        "plan": rng.choice(["basic", "plus", "premium"], n),
+        "region": rng.choice(["north", "south", "east", "west"], n),
+    })
+    risk = 1.5 - df.tenure_months / 24 + (df.plan == "basic") + rng.normal(0, 0.7, n)
+    df["churned"] = np.where(risk > 0.8, "yes", "no")
+    return df
+
+
+def test_another_data_set_by_configuration_only(project):
+    churn_data().to_csv(project.root / "data/raw/churn.csv", index=False)
+    env = {"data_path": "data/raw/churn.csv", "sample": 0, "schema_path": "", "target": "churned",
+           "labels": ["no", "yes"], "positive_class": "yes",
+           "numeric_features": ["tenure_months", "monthly_charges"], "categorical_features": ["plan", "region"],
+           "derived_features": {"charge_per_tenure_month": "monthly_charges / tenure_months"},
+           "entity_key": "customer_id", "event_time": "signup_time", "feature_view": "churn_features",
+           "sensitive_features": {"region": {"column": "region"}}, "experiment": "churn", "model_name": "churn",
+           "n_estimators": 30, "min_roc_auc": 0.7}
+    (project.root / "env.churn.yaml").write_text(yaml.safe_dump(env))
+    done = project.cli("run", "--env", "env.churn.yaml")
+    assert "10 of 10 stage(s) ran" in done.stdout
+    assert "churn " in project.cli("models", "churn").stdout and "champion" in project.cli("models", "churn").stdout
+    shown = project.cli("features", "show", "churn_features").stdout
+    assert "entity `customer_id`, event time `signup_time`" in shown and "(derived" not in shown
+    assert "monthly_charges / tenure_months" in shown
+    groups = pd.read_csv(project.root / "data/pipeline/bias/groups.csv")
+    assert set(groups.group) == {"north", "south", "east", "west"}
+    scores = pd.read_parquet(project.root / "data/pipeline/score/scores.parquet")
+    assert set(scores.positive_class) == {"yes"} and "churned" not in scores
+    split = json.loads((project.root / "data/pipeline/prepare/split.json").read_text())
+    assert split["entity"] == "customer_id" and not split["keys_derived"]
