@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'RESAMPLERS', 'TRUSTED_PACKAGES', 'MODEL_REQUIREMENTS', 'tracking', 'experiment_id', 'code_version',
-           'classifier', 'labels', 'resampler', 'fit', 'trusted_types', 'model_requirements', 'log_run']
+           'classifier', 'labels', 'resampler', 'build_model', 'fit_params', 'fit', 'search_spaces', 'plan_trials',
+           'cv_auc', 'tune', 'search_plot', 'trusted_types', 'model_requirements', 'log_run']
 
 # %% ../nbs/05_train.ipynb #3d6ac744
 import json
@@ -89,25 +90,130 @@ def resampler(method: str, seed: int):
     return getattr(importlib.import_module(module), name)(random_state=seed)
 
 
+def build_model(numeric: list, categorical: list, derived: dict | None = None, model_type: str = "random_forest",
+                seed: int = 42, resample: str = "none", **hyperparameters) -> Pipeline:
+    "An unfitted Pipeline: derived features, preprocessing, optional resampling (at fit time only), classifier."
+    steps = list(preprocessor(numeric, categorical, derived).steps)  # flat: imbalanced-learn refuses nested pipelines
+    make = Pipeline
+    if resample != "none":
+        from imblearn.pipeline import Pipeline as make  # samplers act at fit time only; predictions are untouched
+        steps.append(("resample", resampler(resample, seed)))
+    steps.append(("model", classifier(model_type, seed, **hyperparameters)))
+    return make(steps)
+
+
+def fit_params(resample: str = "none", sample_weight=None) -> dict:
+    "The fit parameters carrying `sample_weight` to the classifier; an error when resampling would mismatch them."
+    if sample_weight is None or np.allclose(sample_weight, 1):
+        return {}  # all ones: nothing to pass (and resampled rows would not match it)
+    if resample != "none":
+        raise ConfigError("Resampling and sample weights (reweighing) cannot be combined: set resample=none or "
+                          "mitigation=none.")
+    return {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
+
+
 def fit(train: pd.DataFrame, target: str, positive_class: str, numeric: list, categorical: list,
         derived: dict | None = None, model_type: str = "random_forest", seed: int = 42,
         resample: str = "none",  # class balancing by resampling the training rows: none, oversample, undersample, smote
         sample_weight=None,  # a weight per training row (e.g. from reweighing), or None
         **hyperparameters) -> Pipeline:
-    "A Pipeline of preprocessing, optional resampling and classifier, fitted on `train` (and only on it)."
-    steps = list(preprocessor(numeric, categorical, derived).steps)  # flat: imbalanced-learn refuses nested pipelines
-    make = Pipeline
-    if resample != "none":
-        if sample_weight is not None and not np.allclose(sample_weight, 1):
-            raise ConfigError("Resampling and sample weights (reweighing) cannot be combined: set resample=none or "
-                              "mitigation=none.")
-        sample_weight = None  # all ones: nothing to pass, and the resampled rows would not match it
-        from imblearn.pipeline import Pipeline as make  # samplers act at fit time only; predictions are untouched
-        steps.append(("resample", resampler(resample, seed)))
-    steps.append(("model", classifier(model_type, seed, **hyperparameters)))
-    fit_params = {} if sample_weight is None else {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
-    return make(steps).fit(train[feature_columns(numeric, categorical)], labels(train, target, positive_class),
-                           **fit_params)
+    "The model of `build_model`, fitted on `train` (and only on it)."
+    model = build_model(numeric, categorical, derived, model_type, seed, resample, **hyperparameters)
+    return model.fit(train[feature_columns(numeric, categorical)], labels(train, target, positive_class),
+                     **fit_params(resample, sample_weight))
+
+# %% ../nbs/05_train.ipynb #ff4e7719
+def search_spaces() -> dict:
+    "The search space of each candidate algorithm."
+    from scipy.stats import loguniform, randint
+    return {
+        "logistic_regression": {"C": loguniform(1e-3, 1e2)},
+        "random_forest": {"n_estimators": randint(50, 400), "max_depth": randint(3, 16),
+                          "min_samples_leaf": randint(1, 20)},
+        "hist_gradient_boosting": {"learning_rate": loguniform(0.02, 0.3), "max_depth": randint(2, 10),
+                                   "max_leaf_nodes": randint(8, 64), "l2_regularization": loguniform(1e-4, 1.0)},
+    }
+
+
+def plan_trials(candidates: list, n_trials: int, seed: int) -> list:
+    "(candidate, hyperparameters) of each trial, the candidates taking turns."
+    from sklearn.model_selection import ParameterSampler
+    spaces = search_spaces()
+    unknown = [c for c in candidates if c not in spaces]
+    if unknown or not candidates:
+        raise ConfigError(f"Unknown candidate(s) {unknown}: choose among {', '.join(spaces)}.")
+    per = -(-n_trials // len(candidates))
+    draws = {c: list(ParameterSampler(spaces[c], per, random_state=seed)) for c in candidates}
+    order = [(c, draws[c][i]) for i in range(per) for c in candidates]
+    return [(c, {k: (v.item() if hasattr(v, "item") else v) for k, v in p.items()}) for c, p in order[:n_trials]]
+
+
+def cv_auc(train: pd.DataFrame, target: str, positive_class: str, spec: dict, model_type: str, params: dict,
+           seed: int = 42, folds: int = 3, resample: str = "none", sample_weight=None) -> float:
+    "Mean ROC AUC of a candidate over stratified `folds` of the training split."
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+    model = build_model(spec["numeric"], spec["categorical"], spec.get("derived"), model_type, seed, resample, **params)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_validate(model, train[feature_columns(spec["numeric"], spec["categorical"])],
+                            labels(train, target, positive_class), cv=cv, scoring="roc_auc",
+                            params=fit_params(resample, sample_weight))["test_score"]
+    return float(np.mean(scores))
+
+
+def tune(train: pd.DataFrame, target: str, positive_class: str, spec: dict, candidates: list, n_trials: int = 12,
+         seconds: float = 300, folds: int = 3, seed: int = 42, n_jobs: int = 1, dask_address: str = "",
+         resample: str = "none", sample_weight=None, fixed: dict | None = None, progress: bool = True) -> pd.DataFrame:
+    "Run the search within its budget: one row per finished trial, best first."
+    import time
+    from contextlib import nullcontext
+    from joblib import Parallel, delayed, parallel_config
+    from tqdm.auto import tqdm
+    plan, rows, start = plan_trials(candidates, n_trials, seed), [], time.monotonic()
+    backend = nullcontext()
+    if dask_address:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ConfigError("dask_address is set but dask.distributed is not installed: pip install "
+                              "'dask[distributed]', or leave dask_address empty.") from None
+        client = Client(dask_address)
+        backend = parallel_config(backend="dask")
+
+    def trial(i, model_type, params):
+        t = time.monotonic()
+        auc = cv_auc(train, target, positive_class, spec, model_type, {**(fixed or {}), **params}, seed, folds,
+                     resample, sample_weight)
+        return {"trial": i, "model_type": model_type, "params": params, "cv_roc_auc": auc,
+                "seconds": time.monotonic() - t}
+    batch = max(1, n_jobs if n_jobs > 0 else 2)
+    with backend, tqdm(total=len(plan), desc="tuning", disable=not progress) as bar:
+        for b in range(0, len(plan), batch):
+            if rows and time.monotonic() - start > seconds:
+                break  # the time budget: no new trial starts (but at least one batch runs)
+            chunk = list(enumerate(plan))[b:b + batch]
+            rows += Parallel(n_jobs=n_jobs)(delayed(trial)(i, c, p) for i, (c, p) in chunk)
+            bar.update(len(chunk))
+    if dask_address:
+        client.close()
+    return pd.DataFrame(rows, columns=["trial", "model_type", "params", "cv_roc_auc", "seconds"]).sort_values(
+        "cv_roc_auc", ascending=False, ignore_index=True)
+
+
+def search_plot(results: pd.DataFrame):
+    "Cross-validated ROC AUC of each trial, by candidate."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for name, group in results.groupby("model_type"):
+        ax.scatter(group.trial, group.cv_roc_auc, label=name)
+    best = results.iloc[0]
+    ax.scatter([best.trial], [best.cv_roc_auc], s=160, facecolors="none", edgecolors="black", label="best")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("cross-validated ROC AUC")
+    ax.legend(fontsize=8)
+    ax.set_title("Hyperparameter search")
+    fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's result
+    return fig
 
 # %% ../nbs/05_train.ipynb #29334944
 TRUSTED_PACKAGES = ("sklearn.", "imblearn.", "numpy.", "scipy.", "mlops_nb.", "builtins.", "collections.")
@@ -134,8 +240,9 @@ def model_requirements() -> list:
 
 
 def log_run(project: Project, experiment: str, model: Pipeline, example: pd.DataFrame,
-            params: dict, tags: dict, metrics: dict | None = None, run_name: str | None = None) -> dict:
-    "Log `model` with its parameters, tags and metrics as a new MLflow run: {'run_id', 'model_uri'}."
+            params: dict, tags: dict, metrics: dict | None = None, run_name: str | None = None,
+            trials: pd.DataFrame | None = None) -> dict:
+    "Log `model` with its parameters, tags and metrics as a new MLflow run, each tuning trial a nested run."
     mlflow = tracking(project)
     from mlflow.models import infer_signature
     signature = infer_signature(example, model.predict(example))
@@ -143,6 +250,10 @@ def log_run(project: Project, experiment: str, model: Pipeline, example: pd.Data
         mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()})
         mlflow.set_tags({**tags, "python": platform.python_version()})
         mlflow.log_metrics(metrics or {})
+        for t in (trials if trials is not None else pd.DataFrame()).itertuples():
+            with mlflow.start_run(experiment_id=run.info.experiment_id, run_name=f"trial {t.trial}", nested=True):
+                mlflow.log_params({"model_type": t.model_type, **t.params})
+                mlflow.log_metrics({"cv_roc_auc": t.cv_roc_auc, "seconds": t.seconds})
         info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example.head(3),
                                         skops_trusted_types=trusted_types(model),
                                         pip_requirements=model_requirements())  # MLflow's inference takes seconds

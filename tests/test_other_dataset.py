@@ -36,7 +36,8 @@ def test_another_data_set_by_configuration_only(project):
     (project.root / "env.churn.yaml").write_text(yaml.safe_dump(env))
     done = project.cli("run", "--env", "env.churn.yaml")
     assert "10 of 10 stage(s) ran" in done.stdout
-    assert "churn " in project.cli("models", "churn").stdout and "champion" in project.cli("models", "churn").stdout
+    listed = project.cli("models", "list", "churn").stdout
+    assert "churn " in listed and "champion" in listed
     shown = project.cli("features", "show", "churn_features").stdout
     assert "entity `customer_id`, event time `signup_time`" in shown and "(derived" not in shown
     assert "monthly_charges / tenure_months" in shown
