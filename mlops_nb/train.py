@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['CLASSIFIERS', 'RESAMPLERS', 'TRUSTED_PACKAGES', 'MODEL_REQUIREMENTS', 'tracking', 'experiment_id', 'code_version',
            'classifier', 'labels', 'resampler', 'build_model', 'fit_params', 'fit', 'search_spaces', 'plan_trials',
-           'cv_auc', 'tune', 'search_plot', 'trusted_types', 'model_requirements', 'log_run']
+           'cv_auc', 'tune', 'search_plot', 'trusted_types', 'environment', 'library_versions', 'model_requirements',
+           'log_run']
 
 # %% ../nbs/05_train.ipynb #3d6ac744
 import json
@@ -24,11 +25,27 @@ from .features import feature_columns, preprocessor
 
 # %% ../nbs/05_train.ipynb #cccaedcf
 def tracking(project: Project):
-    "MLflow, pointed at the project's tracking store and model registry."
+    "MLflow, pointed at the project's tracking store and model registry (a server must answer, or a clear error)."
     import mlflow
-    mlflow.set_tracking_uri(project.tracking_uri)
+    uri = project.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(project.tracking_uri)
     return mlflow
+
+
+def _check_server(uri: str, timeout: float = 10):
+    "Raise a RegistryError at once when the tracking server at `uri` does not answer (MLflow would retry for minutes)."
+    import urllib.request
+    from mlops_nb.config import RegistryError
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as r:
+            if r.status == 200:
+                return
+    except Exception as e:
+        raise RegistryError(f"The MLflow tracking server at {uri} cannot be reached ({e}). Start it, or fix "
+                            "MLFLOW_TRACKING_URI (unset it to use the local store under data/).") from None
 
 
 def experiment_id(project: Project, name: str) -> str:
@@ -230,6 +247,19 @@ def trusted_types(model) -> list:
     return untrusted
 
 
+def environment() -> list:
+    "Every installed distribution as `name==version`, sorted: the run's environment, like pip freeze."
+    from importlib.metadata import distributions
+    return sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]},
+                  key=str.lower)
+
+
+def library_versions() -> dict:
+    "Tags with the versions of the libraries a model depends on most."
+    from importlib.metadata import version
+    return {f"version.{name}": version(name) for name in MODEL_REQUIREMENTS}
+
+
 MODEL_REQUIREMENTS = ("mlops-nb", "mlflow", "scikit-learn", "imbalanced-learn", "skops", "pandas", "numpy", "scipy")
 
 
@@ -248,7 +278,8 @@ def log_run(project: Project, experiment: str, model: Pipeline, example: pd.Data
     signature = infer_signature(example, model.predict(example))
     with mlflow.start_run(experiment_id=experiment_id(project, experiment), run_name=run_name) as run:
         mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()})
-        mlflow.set_tags({**tags, "python": platform.python_version()})
+        mlflow.set_tags({**tags, "python": platform.python_version(), **library_versions()})
+        mlflow.log_text("\n".join(environment()) + "\n", "environment/requirements.txt")
         mlflow.log_metrics(metrics or {})
         for t in (trials if trials is not None else pd.DataFrame()).itertuples():
             with mlflow.start_run(experiment_id=run.info.experiment_id, run_name=f"trial {t.trial}", nested=True):

@@ -32,9 +32,10 @@ class Project:
     def __init__(self, root: Path):
         self.root = root
 
-    def cli(self, *args, check=True) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root)}
-        env.pop("MLFLOW_TRACKING_URI", None)
+    def cli(self, *args, check=True, env=None) -> subprocess.CompletedProcess:
+        "Run `mlops-nb ARGS` in the project (with extra environment variables `env`)."
+        base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        env = {**base, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root), **(env or {})}
         done = subprocess.run([str(CLI), *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=900)
         if check and done.returncode:
             raise AssertionError(f"mlops-nb {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
