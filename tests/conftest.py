@@ -2,11 +2,14 @@
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("mlops-nb")
@@ -69,3 +72,34 @@ def project(built, tmp_path) -> Project:
     dest = tmp_path / "project"
     shutil.copytree(built.root, dest, ignore=shutil.ignore_patterns("__pycache__"))
     return Project(dest)
+
+
+def free_port() -> int:
+    "A free TCP port on loopback."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what, timeout=90):
+    "Poll `check()` until it returns a true value, failing with `what` after `timeout` seconds."
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_server(cmd: list, url: str, http=requests, timeout=120) -> subprocess.Popen:
+    "Start a server process and wait until GET `url` answers 200 (failing with its output if it exits first)."
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def up():
+        assert proc.poll() is None, f"{Path(cmd[0]).name} exited:\n{proc.stdout.read()}"
+        try:
+            return http.get(url, timeout=2).ok
+        except requests.ConnectionError:
+            return False
+    wait_for(up, f"{url} to answer", timeout)
+    return proc

@@ -2,10 +2,7 @@
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,44 +11,20 @@ import pytest
 import requests
 from nbclient import NotebookClient
 
-from conftest import REPO
+from conftest import REPO, free_port, start_server
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(check, what, timeout=90):
-    "Poll `check()` until it returns a true value, failing with `what` after `timeout` seconds."
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def lab():
     "A JupyterLab server on loopback over the repository, with a token: (base url, requests session)."
-    port, token = _free_port(), secrets.token_hex(16)
-    proc = subprocess.Popen([str(JUPYTER), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-                             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port, token = free_port(), secrets.token_hex(16)
     base, http = f"http://127.0.0.1:{port}", requests.Session()
     http.headers["Authorization"] = f"token {token}"
-
-    def up():
-        assert proc.poll() is None, f"jupyter lab exited:\n{proc.stdout.read()}"
-        try:
-            return http.get(f"{base}/api/status", timeout=2).ok
-        except requests.ConnectionError:
-            return False
-    _wait_for(up, "jupyter lab to answer")
+    proc = start_server([str(JUPYTER), "lab", "--no-browser", "--allow-root", f"--port={port}",
+                         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                         f"--ServerApp.root_dir={REPO}"], f"{base}/api/status", http)
     yield base, http
     proc.terminate()
     proc.wait(timeout=30)

@@ -1,15 +1,10 @@
 """The same pipeline and registry commands against a real MLflow tracking server on loopback; and one that is down."""
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import Project, STAGES, copy_project
-from test_jupyter import _free_port, _wait_for
+from conftest import STAGES, Project, copy_project, free_port, start_server
 
 MLFLOW = Path(sys.executable).with_name("mlflow")
 
@@ -17,20 +12,11 @@ MLFLOW = Path(sys.executable).with_name("mlflow")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     "`mlflow server` on loopback with a SQLite backend and local artifacts: its URL."
-    d, port = tmp_path_factory.mktemp("mlflow-server"), _free_port()
-    proc = subprocess.Popen([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}",
-                             "--artifacts-destination", str(d / "artifacts")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    d, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
     url = f"http://127.0.0.1:{port}"
-
-    def up():
-        assert proc.poll() is None, f"mlflow server exited:\n{proc.stdout.read()}"
-        try:
-            return requests.get(f"{url}/health", timeout=2).ok
-        except requests.ConnectionError:
-            return False
-    _wait_for(up, "mlflow server to answer", timeout=120)
+    proc = start_server([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                         "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}",
+                         "--artifacts-destination", str(d / "artifacts")], f"{url}/health")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -52,6 +38,6 @@ def test_pipeline_and_governance_against_a_tracking_server(server, tmp_path):
 
 
 def test_a_tracking_server_that_is_down(built):
-    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_free_port()}"}
+    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
     done = built.cli("models", env=env, check=False)
     assert done.returncode == 2 and "cannot be reached" in done.stderr and "Traceback" not in done.stderr
