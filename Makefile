@@ -18,9 +18,9 @@ $(INSTALLED): settings.ini setup.py
 run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped)
 	$(BIN)/mlops-nb run
 
-test: $(INSTALLED)  ## notebook tests (library notebooks), then pytest
-	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest
+test: $(INSTALLED)  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
+	timeout 900 $(BIN)/nbdev_test --n_workers 2
+	timeout 3000 $(BIN)/python -m pytest
 
 export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, README.md from nbs/index.ipynb
 	$(BIN)/nbdev_export
