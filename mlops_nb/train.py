@@ -9,6 +9,7 @@ __all__ = ['CLASSIFIERS', 'RESAMPLERS', 'TRUSTED_PACKAGES', 'MODEL_REQUIREMENTS'
            'log_run']
 
 # %% ../nbs/05_train.ipynb #3d6ac744
+import functools
 import json
 import platform
 import subprocess
@@ -31,21 +32,23 @@ def tracking(project: Project):
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(project.tracking_uri)
+    mlflow.set_registry_uri(uri)
     return mlflow
 
 
+@functools.lru_cache  # once per server and process: stages call `tracking` often (a failure is not cached)
 def _check_server(uri: str, timeout: float = 10):
     "Raise a RegistryError at once when the tracking server at `uri` does not answer (MLflow would retry for minutes)."
     import urllib.request
     from mlops_nb.config import RegistryError
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as r:
-            if r.status == 200:
-                return
+            status = r.status
     except Exception as e:
-        raise RegistryError(f"The MLflow tracking server at {uri} cannot be reached ({e}). Start it, or fix "
-                            "MLFLOW_TRACKING_URI (unset it to use the local store under data/).") from None
+        status = e
+    if status != 200:
+        raise RegistryError(f"The MLflow tracking server at {uri} cannot be reached ({status}). Start it, or fix "
+                            "MLFLOW_TRACKING_URI (unset it to use the local store under data/).")
 
 
 def experiment_id(project: Project, name: str) -> str:
