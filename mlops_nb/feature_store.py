@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import DataError, atomic_path
@@ -106,11 +107,12 @@ def point_in_time(events: pd.DataFrame, view: ViewVersion, features: list | None
     cols = ", ".join(f'f."{c}"' for c in features)
     con = duckdb.connect()
     try:
-        con.register("events", events)
-        return con.execute(
+        con.register("events", events.assign(__position=np.arange(len(events))))
+        joined = con.execute(
             f'SELECT e.*, {cols} FROM events e ASOF LEFT JOIN read_parquet($path) f '
-            f'ON e."{view.entity}" = f."{view.entity}" AND e."{view.event_time}" >= f."{view.event_time}"',
-            {"path": view.path}).df()
+            f'ON e."{view.entity}" = f."{view.entity}" AND e."{view.event_time}" >= f."{view.event_time}" '
+            'ORDER BY e.__position', {"path": view.path}).df()
+        return joined.drop(columns="__position").set_axis(events.index)
     finally:
         con.close()
 
