@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPY = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "nbs/pipeline", "data/raw"]
+COPY = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "model_tests.yaml", "nbs/pipeline", "data/raw"]
 
 
 def fresh_project(parent: Path) -> Path:

@@ -179,7 +179,8 @@ def model_card(info: dict) -> str:
              f"Aliases: {', '.join(info['aliases']) or 'none'}. MLflow run `{info['run_id']}`.", "",
              "## Intended use",
              f"Scores the probability of `{p.get('positive_class', '?')}` for the label `{p.get('target', '?')}`, "
-             "to support (not replace) a person's decision on one application at a time.", "",
+             "to support (not replace) a person's decision on one application at a time.",
+             f"Decision rule: {t.get('decision_rule', 'P >= 0.5')}.", "",
              "## Data", f"- data version `{t.get('data_version', '?')}`; feature view `{t.get('feature_view', '?')}`",
              f"- algorithm `{p.get('model_type', '?')}`; resampling `{p.get('resample', 'none')}`", "",
              "## Metrics (test split)"] + [f"- {k}: {v}" for k, v in sorted(m.items())] + ["",

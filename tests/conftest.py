@@ -14,7 +14,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("mlops-nb")
 STAGES = ["ingest", "validate", "prepare", "bias", "features", "train", "evaluate", "register", "score", "monitor"]
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
+PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "model_tests.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
 
 
 def copy_project(dest: Path) -> Path:

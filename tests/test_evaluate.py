@@ -1,0 +1,44 @@
+"""Evaluation: the stated threshold rule, calibration, behavioural model tests as gates, mitigation side by side."""
+import json
+
+from test_registry import champion, cli_fails
+
+
+def evaluation(project) -> dict:
+    return json.loads((project.root / "data/pipeline/evaluate/evaluation.json").read_text())
+
+
+def test_the_report_states_its_threshold_and_runs_every_model_test(built):
+    e = evaluation(built)
+    assert e["threshold"]["rule"] == "max_f1" and "maximises F1 on the validation split" in e["threshold"]["statement"]
+    assert {"brier_score", "calibration_error"} <= set(e["metrics"])
+    assert len(e["model_tests"]) == 7 and all(t["passed"] for t in e["model_tests"])
+    assert sum("model test" in r for r in e["verdict"]["reasons"]) == 7
+    report = (built.root / "data/pipeline/evaluate/report.html").read_text()
+    assert "ThresholdOptimizer (equalized_odds)" in report and "single threshold" in report
+    shown = built.cli("models", "show", "credit-risk", "1").stdout
+    assert "decision_rule  threshold" in shown
+
+
+def test_a_failing_model_test_fails_the_gate_with_examples(project):
+    before = champion(project)
+    project.edit("model_tests.yaml", "    expect: bad\n", "    expect: good\n")  # the risky applicant, called good
+    project.run()  # only the model tests changed: evaluate reruns (and what follows)
+    e = evaluation(project)
+    failed = [t for t in e["model_tests"] if not t["passed"]]
+    assert [t["name"] for t in failed] == ["a young renter with arrears, little income and a loan near the price is bad"]
+    assert failed[0]["examples"][0]["expected"] == "good" and failed[0]["examples"][0]["got"] == "bad"
+    assert not e["verdict"]["passed"] and champion(project) == before
+    assert "model test 'a young renter" in project.cli("models", "show", "credit-risk", str(before + 1)).stdout
+
+
+def test_a_broken_model_tests_file_names_the_entry(project):
+    project.edit("model_tests.yaml", "    expect: not_lower\n", "    expect: higher\n")
+    done = project.cli("run", "--env", "env.test.yaml", check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "directional[0] (more debt does not lower the risk): `expect` must be not_lower or not_higher" in done.stderr
+
+
+def test_an_unknown_threshold_rule_is_refused(project):
+    done = project.cli("run", "--env", "env.test.yaml", "--param", "threshold_rule=best", check=False)
+    assert done.returncode == 2 and "choose one of max_f1, youden, cost, fixed" in done.stderr, done.stderr
