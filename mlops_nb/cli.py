@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['cmd_run', 'cmd_status', 'cmd_models', 'cmd_models_show', 'cmd_models_history', 'cmd_approve', 'cmd_promote',
-           'cmd_rollback', 'cmd_data_list', 'cmd_data_show', 'cmd_data_diff', 'cmd_schema_infer', 'cmd_features_list',
-           'cmd_features_show', 'parser', 'main']
+           'cmd_rollback', 'cmd_reproduce', 'cmd_data_list', 'cmd_data_show', 'cmd_data_diff', 'cmd_schema_infer',
+           'cmd_features_list', 'cmd_features_show', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #bcf934b2
 import argparse
@@ -56,7 +56,8 @@ def cmd_models_show(args):
     info = describe(project(), args.name, args.version)
     t = info["tags"]
     print(f"{info['name']} v{info['version']}  aliases: {', '.join(info['aliases']) or 'none'}  run: {info['run_id']}")
-    for key in ("data_version", "feature_view", "git_commit", "git_dirty", "approved_by", "approved_at", "approval_note"):
+    for key in ("data_version", "feature_view", "git_commit", "git_dirty", "decision_rule", "approved_by", "approved_at",
+                "approval_note"):
         if key in t:
             print(f"  {key:14} {t[key]}")
     print(f"  gates          {'passed' if t.get('gate_passed') == 'true' else 'FAILED'}")
@@ -92,6 +93,22 @@ def cmd_rollback(args):
     "Point champion back at the previous champion."
     from mlops_nb.registry import rollback
     print(f"{args.name}: champion rolled back to v{rollback(project(), args.name, args.by, args.reason)}")
+
+
+def cmd_reproduce(args):
+    "Retrain a version from its recorded data and parameters; exit 1 unless metrics and predictions are identical."
+    from mlops_nb.reproduce import reproduce
+    print(f"retraining {args.name} v{args.version} from its recorded data version and parameters ...", flush=True)
+    result = reproduce(project(), args.name, args.version, args.keep)
+    for warning in result["warnings"]:
+        print(f"warning: {warning}")
+    table = result["table"]
+    _show(table if args.all else table[~table.what.str.startswith("parameter ") | ~table.identical])
+    print(f"\n{args.name} v{args.version}: " + ("reproduced: metrics and test-set predictions are identical"
+                                                 if result["identical"] else "NOT reproduced: see the differences above"))
+    if result["workdir"]:
+        print(f"the rerun is kept in {result['workdir']}")
+    return 0 if result["identical"] else 1
 
 
 def cmd_data_list(args):
@@ -200,6 +217,13 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--override", action="store_true", help="promote a version that failed its gates")
         p.set_defaults(func=func)
 
+    repro = sub.add_parser("reproduce", help=cmd_reproduce.__doc__, description=cmd_reproduce.__doc__)
+    repro.add_argument("name")
+    repro.add_argument("version", type=int)
+    repro.add_argument("--keep", metavar="DIR", help="rerun in DIR (new or empty) and keep it; default: a temporary folder")
+    repro.add_argument("--all", action="store_true", help="list every parameter compared, not only those that differ")
+    repro.set_defaults(func=cmd_reproduce)
+
     data = sub.add_parser("data", help="data versions: list, show, diff").add_subparsers(dest="action", required=True,
                                                                                          metavar="ACTION")
     data.add_parser("list", help=cmd_data_list.__doc__).set_defaults(func=cmd_data_list)
@@ -234,7 +258,7 @@ def main(argv=None) -> int:
     "Entry point of the `mlops-nb` console script."
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except MlopsError as e:
         print(f"mlops-nb: error: {e}", file=sys.stderr)
         return 2
@@ -244,4 +268,3 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # the reader (e.g. `head`) stopped reading
         sys.stderr.close()
         return 0
-    return 0

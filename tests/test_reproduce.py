@@ -1,0 +1,23 @@
+"""`mlops-nb reproduce`: a registered version retrained from its records gives identical metrics and predictions."""
+from mlflow import MlflowClient
+
+
+def test_a_version_reproduces_exactly(project):
+    done = project.cli("reproduce", "credit-risk", "1")
+    assert "reproduced: metrics and test-set predictions are identical" in done.stdout, done.stdout
+    assert "max |difference| 0.0" in done.stdout
+    registry = MlflowClient(f"sqlite:///{project.root / 'data/mlflow.db'}")
+    assert len(registry.search_model_versions("name='credit-risk'")) == 1  # the rerun used a throwaway store
+
+
+def test_changed_training_code_is_caught(project):
+    project.edit("nbs/pipeline/50_train.ipynb", 'train = point_in_time(split[[view.entity, view.event_time, target]], view)',
+                 'train = point_in_time(split[[view.entity, view.event_time, target]], view).iloc[1:]')
+    done = project.cli("reproduce", "credit-risk", "1", check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "NOT reproduced" in done.stdout and "False" in done.stdout
+
+
+def test_unknown_version(project):
+    done = project.cli("reproduce", "credit-risk", "99", check=False)
+    assert done.returncode == 2 and "no version 99" in done.stderr, done.stderr
