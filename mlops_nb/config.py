@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'ENV_FILE', 'quiet_telemetry', 'MlopsError', 'ConfigError', 'DataError',
-           'RegistryError', 'StageError', 'find_root', 'Project', 'project', 'read_yaml', 'parse_override',
-           'load_params', 'file_digest', 'atomic_path']
+           'RegistryError', 'RunLocked', 'StageError', 'find_root', 'Project', 'project', 'read_yaml', 'parse_override',
+           'load_params', 'file_digest', 'atomic_path', 'run_lock']
 
 # %% ../nbs/00_config.ipynb #8bafa39c
 import difflib
@@ -49,6 +49,10 @@ class DataError(MlopsError):
 
 class RegistryError(MlopsError):
     "The model registry cannot do what was asked."
+
+
+class RunLocked(MlopsError):
+    "Raised when another run of the project holds its run lock and the caller would not wait."
 
 
 class StageError(MlopsError):
@@ -196,3 +200,38 @@ def atomic_path(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+# %% ../nbs/00_config.ipynb #226aa194
+_held: dict = {}  # lock path -> (open file, depth) held by this process
+
+
+@contextmanager
+def run_lock(project: "Project", wait: bool = True):
+    "Hold the project's run lock for the duration of the block."
+    import fcntl
+    from datetime import datetime, timezone
+    path = project.data / ".run.lock"
+    if path in _held:  # this process holds it already
+        _held[path][1] += 1
+        try:
+            yield
+        finally:
+            _held[path][1] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            raise RunLocked(f"Another run of this project is in progress ({f.read().strip() or 'unknown process'}): "
+                            "wait for it to finish.") from None
+        f.seek(0), f.truncate()
+        f.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}"), f.flush()
+        _held[path] = [f, 1]
+        try:
+            yield
+        finally:
+            del _held[path]
+            f.seek(0), f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
