@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['cmd_run', 'cmd_status', 'cmd_models', 'cmd_models_show', 'cmd_models_history', 'cmd_approve', 'cmd_promote',
-           'cmd_rollback', 'cmd_reproduce', 'cmd_data_list', 'cmd_data_show', 'cmd_data_diff', 'cmd_schema_infer',
-           'cmd_features_list', 'cmd_features_show', 'parser', 'main']
+           'cmd_rollback', 'cmd_promote_notebook', 'cmd_reproduce', 'cmd_data_list', 'cmd_data_show', 'cmd_data_diff',
+           'cmd_schema_infer', 'cmd_features_list', 'cmd_features_show', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #bcf934b2
 import argparse
@@ -93,6 +93,25 @@ def cmd_rollback(args):
     "Point champion back at the previous champion."
     from mlops_nb.registry import rollback
     print(f"{args.name}: champion rolled back to v{rollback(project(), args.name, args.by, args.reason)}")
+
+
+def cmd_promote_notebook(args):
+    "Turn an exploratory notebook into a pipeline stage, and prove it by running the pipeline once."
+    from mlops_nb.promote import promote_notebook
+    extra = {}
+    for item in args.product:
+        key, sep, path = item.partition("=")
+        if not sep or not key.isidentifier() or not path:
+            from mlops_nb.config import ConfigError
+            raise ConfigError(f"--product {item!r} is not of the form KEY=PATH, e.g. --product report=data/out.csv.")
+        extra[key] = path
+    p = project()
+    done = promote_notebook(p, args.path, args.name, args.after, extra, env_file=args.env, overrides=args.param)
+    print(f"stage {done.name}: {done.target.relative_to(p.root)} (from {args.path}), after "
+          f"{', '.join(done.upstream) or 'nothing'}")
+    print("  parameters: " + (", ".join(f"{k} (env.yaml {v})" for k, v in done.params.items()) or "none"))
+    print("  products:   " + ", ".join(f"{k}={v}" for k, v in done.products.items()))
+    print(f"  it ran: see {(p.products / 'index.html').relative_to(p.root)}")
 
 
 def cmd_reproduce(args):
@@ -217,6 +236,14 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--override", action="store_true", help="promote a version that failed its gates")
         p.set_defaults(func=func)
 
+    prom = sub.add_parser("promote-notebook", help=cmd_promote_notebook.__doc__, description=cmd_promote_notebook.__doc__)
+    prom.add_argument("path", help="the notebook (inside the project)")
+    prom.add_argument("--name", required=True, help="the stage's name")
+    prom.add_argument("--after", nargs="*", default=[], metavar="STAGE", help="stages it runs after")
+    prom.add_argument("--product", action="append", default=[], metavar="KEY=PATH",
+                      help="a file the notebook writes that promotion cannot see (repeatable)")
+    _params(prom)
+    prom.set_defaults(func=cmd_promote_notebook)
     repro = sub.add_parser("reproduce", help=cmd_reproduce.__doc__, description=cmd_reproduce.__doc__)
     repro.add_argument("name")
     repro.add_argument("version", type=int)
