@@ -93,10 +93,15 @@ def wait_for(check, what, timeout=90):
 
 def start_server(cmd: list, url: str, http=requests, timeout=120) -> subprocess.Popen:
     "Start a server process and wait until GET `url` answers 200 (failing with its output if it exits first)."
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    import tempfile
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a pipe nobody reads fills up and blocks the server
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log
 
     def up():
-        assert proc.poll() is None, f"{Path(cmd[0]).name} exited:\n{proc.stdout.read()}"
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"{Path(cmd[0]).name} exited:\n{log.read()}")
         try:
             return http.get(url, timeout=2).ok
         except requests.ConnectionError:

@@ -35,6 +35,7 @@ def test_pipeline_and_governance_against_a_tracking_server(server, tmp_path):
     history = project.cli("models", "history", "credit-risk", env=env).stdout
     assert "OVERRIDE of failed gates: test" in history and "rollback: undo" in history
     assert "reports/train/report.html" in project.cli("models", "show", "credit-risk", "1", env=env).stdout
+    assert "predictions are identical" in project.cli("reproduce", "credit-risk", "1", env=env).stdout
 
 
 def test_a_tracking_server_that_is_down(built):
