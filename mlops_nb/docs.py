@@ -38,14 +38,17 @@ def execute_notebook(src, dest) -> tuple:
     from execnb.shell import CaptureShell
     src, start, error = Path(src).resolve(), time.perf_counter(), ""
     nb, here = read_nb(src), os.getcwd()
+    root = os.environ.pop("MLOPS_NB_ROOT", None)  # as nbdev_test runs it: the project is the one around the notebook
     shell = CaptureShell(src)
     try:
         os.chdir(src.parent)
         shell.run_all(nb, exc_stop=True)
     except BaseException as e:  # a notebook may raise anything, SystemExit included
-        error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        error = f"{type(e).__name__}: {e}".strip().replace("\n", " ")[:300]
     finally:
         os.chdir(here)
+        if root is not None:
+            os.environ["MLOPS_NB_ROOT"] = root
     write_nb(nb, dest)
     return round(time.perf_counter() - start, 2), error
 
