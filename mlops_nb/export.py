@@ -70,11 +70,11 @@ def default_command(env_file=None) -> list:
 
 def export_airflow(project: Project, out_dir, env_file=None, command: list | None = None) -> list:
     "Write `<pipeline>_dag.py` into `out_dir` for each pipeline of the project: the paths written."
-    load_params(project.root, env_file)  # a bad env file fails here, not in every Airflow task
+    params = load_params(project.root, env_file)  # a bad env file fails here, not in every Airflow task
     command = command or default_command(env_file)
     texts = {}
     for name in pipeline_files(project):
-        stages = load_stages(project, load_params(project.root, env_file), name)
+        stages = load_stages(project, params, name)
         texts[name] = airflow_dag(name, stages, pipeline_schedule(project, name), project.root, command)
     out = project.path(out_dir)
     written = []
