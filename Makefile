@@ -15,8 +15,8 @@ $(INSTALLED): settings.ini setup.py
 	$(BIN)/jupyter server extension disable --sys-prefix ploomber >/dev/null 2>&1
 	touch $(INSTALLED)
 
-run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped)
-	$(BIN)/mlops-nb run
+run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped); e.g. make run ARGS="--env env.test.yaml"
+	$(BIN)/mlops-nb run $(ARGS)
 
 test: $(INSTALLED)  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
 	timeout 900 $(BIN)/nbdev_test --n_workers 2
