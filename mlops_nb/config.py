@@ -11,6 +11,7 @@ __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'ENV_FILE', 'quiet_telemetry', 'Mlo
 import difflib
 import hashlib
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,11 +222,14 @@ def run_lock(project: "Project", wait: bool = True):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            raise RunLocked(f"Another run of this project is in progress ({f.read().strip() or 'unknown process'}): "
-                            "wait for it to finish.") from None
+            holder = f.read().strip() or "unknown process"
+            if not wait:
+                raise RunLocked(f"Another run of this project is in progress ({holder}): wait for it to finish.") from None
+            print(f"waiting for another run of this project to finish ({holder}) ...", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0), f.truncate()
         f.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}"), f.flush()
         _held[path] = [f, 1]

@@ -35,11 +35,15 @@ class Project:
     def __init__(self, root: Path):
         self.root = root
 
+    def env(self, **extra) -> dict:
+        "The environment `mlops-nb` runs with in this project: its own library copy and root, the embedded store."
+        base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        return {**base, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root), **extra}
+
     def cli(self, *args, check=True, env=None) -> subprocess.CompletedProcess:
         "Run `mlops-nb ARGS` in the project (with extra environment variables `env`)."
-        base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        env = {**base, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root), **(env or {})}
-        done = subprocess.run([str(CLI), *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run([str(CLI), *args], cwd=self.root, env=self.env(**(env or {})), capture_output=True,
+                              text=True, timeout=900)
         if check and done.returncode:
             raise AssertionError(f"mlops-nb {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
