@@ -147,12 +147,6 @@ def _to_number(column: str, values: list) -> list:
 
 def check_columns(kinds: dict, columns: dict, from_csv: bool = False) -> int:
     "The number of rows of `columns` (name -> values), converting CSV text to numbers in place; else a RequestError."
-    missing = [c for c in kinds if c not in columns]
-    extra = [c for c in columns if c not in kinds]
-    if missing or extra:
-        raise RequestError("; ".join(([f"Missing column(s) {missing}"] if missing else []) +
-                                     ([f"{'u' if missing else 'U'}nexpected column(s) {extra}"] if extra else [])) +
-                           f". The model takes exactly the columns {list(kinds)}.")
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise RequestError(f"The columns have different numbers of values ({sorted(lengths)}): give every column "
@@ -160,6 +154,12 @@ def check_columns(kinds: dict, columns: dict, from_csv: bool = False) -> int:
     n = lengths.pop() if lengths else 0
     if n == 0:
         raise RequestError("The request holds no rows: send at least one row to score.")
+    missing = [c for c in kinds if c not in columns]
+    extra = [c for c in columns if c not in kinds]
+    if missing or extra:
+        raise RequestError("; ".join(([f"Missing column(s) {missing}"] if missing else []) +
+                                     ([f"{'u' if missing else 'U'}nexpected column(s) {extra}"] if extra else [])) +
+                           f". The model takes exactly the columns {list(kinds)}.")
     for c, kind in kinds.items():
         if kind == NUMBER and from_csv:
             columns[c] = _to_number(c, columns[c])
