@@ -309,8 +309,8 @@ def read_prediction_log(project: Project, since=None) -> pd.DataFrame:
     folder = project.data / "predictions"
     columns = ["request_id", "row", "time", "model_name", "model_version", "latency_ms", "inputs", "prediction", "score"]
     since = pd.Timestamp(since) if since is not None else None
-    if since is not None and since.tzinfo is None:
-        since = since.tz_localize("UTC")
+    if since is not None:
+        since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
     files = [f for f in sorted(folder.glob("*/*.jsonl"))
              if since is None or f.parent.name >= since.strftime("%Y-%m-%d")]
     rows = []
@@ -420,12 +420,16 @@ async def _read_body(request, max_bytes: int) -> bytes:
     if length and length.isdigit() and int(length) > max_bytes:
         raise RequestError(f"The body is {int(length)} bytes, over the limit of {max_bytes}: send fewer rows per "
                            "request.", 413)
+    from starlette.requests import ClientDisconnect
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise RequestError(f"The body is over the limit of {max_bytes} bytes: send fewer rows per request.", 413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise RequestError(f"The body is over the limit of {max_bytes} bytes: send fewer rows per request.", 413)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestError("The client closed the connection before the whole body arrived.") from None
     return b"".join(chunks)
 
 # %% ../nbs/08a_serving.ipynb #9d06f012
