@@ -1,7 +1,7 @@
 """Benchmark: `mlops-nb serve` against `mlflow models serve` on the same model version with the same number of worker
 processes, in the same run: single-row and 100-row requests at concurrency 1 and 16, driven by wrk.
 
-    .venv/bin/python bench/serve.py [--workers 1] [--seconds 10]
+    .venv/bin/python bench/serve.py [--workers 1] [--seconds 10] [--repeat 1]
 
 Builds a small project with the test pipeline (env.test.yaml) once, in a cache folder under the system's temporary
 folder, then starts both servers on loopback and loads each in turn with `wrk` (Debian: apt-get install wrk). Prints
@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=1, help="worker processes of each server")
     ap.add_argument("--seconds", type=int, default=10, help="duration of each load case")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each case, alternating which server goes first; "
+                    "the table shows medians (a shared machine is noisy)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/serve.py needs the load generator wrk: apt-get install -y wrk (or brew install wrk)")
@@ -141,18 +144,22 @@ def main():
         urls = {"mlops-nb": f"http://127.0.0.1:{ours}/invocations", "mlflow": f"http://127.0.0.1:{theirs}/invocations"}
         for name, url in urls.items():  # warm up: first requests pay for lazy imports
             wrk(url, bodies[1], 4, 2, script)
-        results = {}
-        for n in (1, 100):
-            for c in (1, 16):
-                for name, url in urls.items():
-                    results[n, c, name] = wrk(url, bodies[n], c, args.seconds, script)
-                    print(f"  {n:>3} row(s), concurrency {c:>2}, {name:8}: {results[n, c, name]['rps']:8.1f} req/s",
-                          flush=True)
+        runs = {}
+        for r in range(args.repeat):
+            for n in (1, 100):
+                for c in (1, 16):
+                    for name, url in (list(urls.items()) if r % 2 == 0 else list(urls.items())[::-1]):
+                        result = wrk(url, bodies[n], c, args.seconds, script)
+                        runs.setdefault((n, c, name), []).append(result)
+                        print(f"  {n:>3} row(s), concurrency {c:>2}, {name:8}: {result['rps']:8.1f} req/s, "
+                              f"p99 {result['p99']:.1f} ms", flush=True)
+        results = {case: {k: statistics.median(r[k] for r in rs) if k != "failed" else sum(r[k] for r in rs)
+                          for k in rs[0]} for case, rs in runs.items()}
     finally:
         for proc in servers.values():
             stop(proc)
     print(f"\nmodel {params['model_name']} v{version}; {args.workers} worker process(es) per server; wrk, "
-          f"{args.seconds} s per case; {os.cpu_count()} cores")
+          f"{args.seconds} s per case, median of {args.repeat} run(s); {os.cpu_count()} cores")
     print(f"{'rows':>4} {'conc':>4}  {'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>7}   "
           f"{'req/s ratio':>11} {'p99 ratio':>9}")
     for n in (1, 100):
