@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, DataError, MlopsError, Project, load_params
+from .config import ConfigError, DataError, Project, load_params
 from .registry import CHAMPION, alias_version
 from .scoring import input_columns, load_model
 from .train import tracking
@@ -47,7 +47,8 @@ class Served:
 
 def column_kinds(model, signature=None) -> dict:
     "Each input column of `model` and the kind of value it takes, from an MLflow signature when there is one."
-    specs = {s.name: _KINDS.get(s.type.name, ANY) for s in signature.inputs.inputs} if signature and signature.inputs else {}
+    specs = {getattr(s, "name", None): _KINDS.get(getattr(s.type, "name", None), ANY)
+             for s in signature.inputs.inputs} if signature and signature.inputs else {}
     return {c: specs.get(c, ANY) for c in input_columns(model)}
 
 # %% ../nbs/08a_serving.ipynb #77d6b043
