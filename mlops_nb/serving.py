@@ -15,6 +15,7 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -364,6 +365,8 @@ class Metrics:
         self.errors = Counter("mlops_nb_errors", "Scoring requests that failed, by HTTP status code", ["code"],
                               registry=reg)
         self.rows = Counter("mlops_nb_predictions", "Rows scored", registry=reg)
+        self.log_errors = Counter("mlops_nb_prediction_log_errors", "Requests whose rows could not be logged",
+                                  registry=reg)
         self.latency = Histogram("mlops_nb_request_latency_seconds", "Latency of scoring requests", registry=reg,
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
         self.version = Gauge("mlops_nb_model_version", "The model version being served", registry=reg,
@@ -490,8 +493,12 @@ def create_app(source, log_folder,  # a RegistrySource (or like it); where the p
             raise RequestError(f"Model {served.name} v{served.version} could not score these rows "
                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): check their "
                                "values.") from None
-        log.write(request_id, datetime.now(timezone.utc), served, (time.perf_counter() - start) * 1000, columns, n,
-                  predictions, scores)
+        try:
+            log.write(request_id, datetime.now(timezone.utc), served, (time.perf_counter() - start) * 1000, columns,
+                      n, predictions, scores)
+        except OSError as e:  # a full or read-only disk: the client still gets its answer, the operator a message
+            print(f"mlops-nb serve: could not write the prediction log ({e})", file=sys.stderr, flush=True)
+            metrics.log_errors.inc()
         metrics.rows.inc(n)
         return Response(json.dumps({"predictions": predictions, "model_version": served.version}), media_type=JSON,
                         headers={"X-Model-Version": str(served.version), "X-Request-ID": request_id})
