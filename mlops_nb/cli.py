@@ -6,7 +6,7 @@
 __all__ = ['cmd_run', 'cmd_status', 'cmd_pipelines', 'cmd_triggers', 'cmd_schedule', 'cmd_export_airflow', 'cmd_docs',
            'cmd_models', 'cmd_models_show', 'cmd_models_history', 'cmd_approve', 'cmd_promote', 'cmd_rollback',
            'cmd_promote_notebook', 'cmd_reproduce', 'cmd_data_list', 'cmd_data_show', 'cmd_data_diff',
-           'cmd_schema_infer', 'cmd_features_list', 'cmd_features_show', 'parser', 'main']
+           'cmd_schema_infer', 'cmd_features_list', 'cmd_features_show', 'cmd_serve', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #bcf934b2
 import argparse
@@ -255,6 +255,12 @@ def cmd_features_show(args):
                          "missing": round(frame[f].isna().mean(), 4)} for f in v.features]))
 
 
+def cmd_serve(args):
+    "Serve a registered model over HTTP (MLflow's scoring protocol), picking up a new champion without a restart."
+    from mlops_nb.serving import serve
+    serve(project(), args.model, args.alias, args.host, args.port, args.workers, args.reload_seconds, args.max_bytes)
+
+
 def parser() -> argparse.ArgumentParser:
     "The command-line parser of mlops-nb."
     top = argparse.ArgumentParser(prog="mlops-nb", description="Jupyter-first MLOps: notebooks as pipeline, "
@@ -362,6 +368,19 @@ def parser() -> argparse.ArgumentParser:
     infer.add_argument("--output", help="the schema file (default: schema_path of env.yaml)")
     infer.add_argument("--force", action="store_true", help="replace an existing schema file")
     infer.set_defaults(func=cmd_schema_infer)
+
+    serve = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__ + " Set $MLOPS_NB_SERVE_TOKEN "
+                           "to require 'Authorization: Bearer <token>'.")
+    serve.add_argument("--model", metavar="NAME", help="registered model (default: model_name of env.yaml)")
+    serve.add_argument("--alias", default="champion", help="the alias to serve and follow (default: champion)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--reload-seconds", type=float, default=5.0, metavar="S",
+                       help="how often the alias is checked for a new version (default: 5; 0: never)")
+    serve.add_argument("--max-bytes", type=int, default=5 * 1024 * 1024, metavar="N",
+                       help="request bodies longer than this get 413 (default: 5 MB)")
+    serve.set_defaults(func=cmd_serve)
     return top
 
 
