@@ -184,6 +184,8 @@ class RunForm(W.VBox):
         table = parameters(project, env_file)
         self.defaults = dict(zip(table.name, table.value))
         self.inputs = {r.name: parameter_input(r.name, r.value, r.help, r.choices) for r in table.itertuples()}
+        for name, w in self.inputs.items():
+            w.add_class(f"mlops-param-{name}")  # a handle for browser tests and custom CSS
         rows = [W.HBox([self.inputs[r.name], W.HTML(f"<span style='color:#666'>{html.escape(r.help)}</span>")])
                 for r in table.itertuples()]
         self.button = W.Button(description="Run pipeline", button_style="primary", icon="play")
