@@ -302,8 +302,9 @@ class RunsView(W.VBox):
         metrics = [c for c in self.runs.columns if c not in ("run", "run_id", "start_time", "status", "model_type")]
         self.sort = W.Dropdown(options=["start_time", *metrics], value="start_time", description="sort by")
         self.ascending = W.ToggleButton(value=False, description="ascending", icon="sort")
-        self.metric = W.Dropdown(options=metrics, value=metrics[0] if metrics else None, description="plot")
-        self.table, self.plot = W.HTML(), W.Image(format="png")
+        first = "roc_auc" if "roc_auc" in metrics else (metrics[0] if metrics else None)
+        self.metric = W.Dropdown(options=metrics, value=first, description="plot")
+        self.table, self.plot = W.HTML(layout=W.Layout(overflow="auto")), W.Image(format="png")
         self.table.add_class("mlops-runs-table")
         for w in (self.sort, self.ascending):
             w.observe(lambda _: self.show_table(), "value")
