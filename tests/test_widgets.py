@@ -1,21 +1,16 @@
 """The widgets of examples/widgets.ipynb render and act in a real JupyterLab, driven by headless Chromium (Playwright)."""
 import json
-import os
-import secrets
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-import requests
 
-from conftest import REPO, free_port, start_server
+from conftest import REPO, start_lab
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright downloads no browser of its own
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                                 "(apt-get install -y chromium; `make test` installs it)")
-JUPYTER = Path(sys.executable).with_name("jupyter")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
 NOTEBOOK = "examples/widgets.ipynb"
@@ -60,12 +55,7 @@ def lab(project, tmp_path, monkeypatch):
     for name, value in {"JUPYTER_CONFIG_DIR": tmp_path / "jupyter-config", "JUPYTERLAB_SETTINGS_DIR": settings,
                         "JUPYTERLAB_WORKSPACES_DIR": tmp_path / "lab-workspaces", "PYTHONPATH": root}.items():
         monkeypatch.setenv(name, str(value))  # the server and its kernels inherit them
-    port, token = free_port(), secrets.token_hex(16)
-    base, http = f"http://127.0.0.1:{port}", requests.Session()
-    http.headers["Authorization"] = f"token {token}"
-    proc = start_server([str(JUPYTER), "lab", "--no-browser", "--allow-root", f"--port={port}",
-                         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-                         f"--ServerApp.root_dir={root}"], f"{base}/api/status", http)
+    proc, base, token, _ = start_lab(root)
     yield base, token, root
     proc.terminate()
     proc.wait(timeout=30)
