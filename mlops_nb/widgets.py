@@ -158,8 +158,11 @@ def parameter_input(name: str, value, help_text: str = "", options=()) -> W.Widg
         return W.FloatText(value=value, **common)
     if isinstance(value, str) and options:
         return W.Dropdown(options=list(options), value=value, **common)
-    if isinstance(value, (list, dict)):
-        return W.Textarea(value=_flow(value), rows=1 if isinstance(value, list) else 3, **common)
+    if isinstance(value, list):
+        return W.Textarea(value=_flow(value), rows=1, **common)
+    if isinstance(value, dict):  # block YAML, a line per key
+        text = "\n".join(_flow({k: v})[1:-1] for k, v in value.items())
+        return W.Textarea(value=text, rows=min(text.count("\n") + 1, 6), **common)
     return W.Text(value="" if value is None else str(value), **common)
 
 
@@ -186,7 +189,8 @@ class RunForm(W.VBox):
         self.inputs = {r.name: parameter_input(r.name, r.value, r.help, r.choices) for r in table.itertuples()}
         for name, w in self.inputs.items():
             w.add_class(f"mlops-param-{name}")  # a handle for browser tests and custom CSS
-        rows = [W.HBox([self.inputs[r.name], W.HTML(f"<span style='color:#666'>{html.escape(r.help)}</span>")])
+        rows = [W.HBox([self.inputs[r.name], W.HTML(f"<span style='color:#666'>{html.escape(r.help)}</span>")],
+                       layout=W.Layout(flex="0 0 auto"))  # in a scrolling box, rows keep their height
                 for r in table.itertuples()]
         self.button = W.Button(description="Run pipeline", button_style="primary", icon="play")
         self.button.add_class("mlops-run-button")
@@ -341,14 +345,16 @@ def lineage_html(info: dict) -> str:
     t = info["tags"]
     rows = {"aliases": ", ".join(info["aliases"]) or "none",
             "gate": {"true": "passed", "false": "FAILED"}.get(t.get("gate_passed"), "?"),
-            "gate reasons": "; ".join(info["gate_reasons"]) or "-",
+            "gate reasons": info["gate_reasons"],
             "approved": " ".join(filter(None, [t.get("approved_by"), t.get("approved_at"), t.get("approval_note")])) or "-",
             "data version": t.get("data_version", "?"), "feature view": t.get("feature_view", "?"),
             "commit": f"{t.get('git_commit', '?')} (dirty: {t.get('git_dirty', '?')})",
             "decision rule": t.get("decision_rule", "-"), "run": info["run_id"],
             "metrics": ", ".join(f"{k}={v}" for k, v in sorted(info["metrics"].items())),
-            "reports": ", ".join(info["reports"]) or "-"}
-    body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{html.escape(str(v))}</td></tr>"
+            "reports of stages": ", ".join(sorted({r.split("/")[1] for r in info["reports"] if r.count("/") > 1})) or "-"}
+    cell = lambda v: ("<ul style='margin:0;padding-left:1.2em'>" + "".join(f"<li>{html.escape(str(r))}</li>" for r in v)
+                      + "</ul>" if v else "-") if isinstance(v, list) else html.escape(str(v))
+    body = "".join(f"<tr><th style='text-align:left;vertical-align:top;padding-right:1em'>{k}</th><td>{cell(v)}</td></tr>"
                    for k, v in rows.items())
     return f"<b>{html.escape(info['name'])} v{info['version']}</b><table class='mlops-lineage'>{body}</table>"
 
@@ -375,7 +381,7 @@ class RegistryView(W.VBox):
         self.version.observe(lambda _: self.show_details(), "value")
         self.refresh()
         super().__init__([W.HTML(f"<b>Registered model {html.escape(name)}</b>"), self.versions,
-                          W.HBox([self.version, self.details]),
+                          self.version, self.details,
                           W.HBox([self.who, self.reason]), W.HBox([*self.buttons.values(), self.override]),
                           self.note, W.HTML("<b>Audit log</b> (alias moves, newest last)"), self.audit])
         self.add_class("mlops-registry-view")

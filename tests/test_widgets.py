@@ -75,6 +75,7 @@ def test_widgets_render_and_act_in_jupyterlab(lab, tmp_path):
         try:
             page = browser.new_page()
             page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)  # a loaded machine answers slowly; a missing element still fails
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
             idle = page.locator("#jp-main-statusbar").get_by_text("Idle")
             expect(idle).to_be_visible(timeout=120_000)  # the kernel is up
