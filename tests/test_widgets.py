@@ -1,6 +1,7 @@
 """The widgets of examples/widgets.ipynb render and act in a real JupyterLab, driven by headless Chromium (Playwright)."""
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -58,7 +59,11 @@ def lab(project, tmp_path, monkeypatch):
     proc, base, token, _ = start_lab(root)
     yield base, token, root
     proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a server that hangs in shutdown must not outlive the test
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def test_widgets_render_and_act_in_jupyterlab(lab, tmp_path):
