@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test export check-clean lab bench clean-data
+.PHONY: run test chromium export check-clean lab bench clean-data
 
 $(INSTALLED): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,12 @@ $(INSTALLED): settings.ini setup.py
 run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped); e.g. make run ARGS="--env env.test.yaml"
 	$(BIN)/mlops-nb run $(ARGS)
 
-test: $(INSTALLED)  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
+test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
 	timeout 900 $(BIN)/nbdev_test --n_workers 2
 	timeout 3000 $(BIN)/python -m pytest
+
+chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), when missing
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, README.md from nbs/index.ipynb
 	$(BIN)/nbdev_export

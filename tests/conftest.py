@@ -1,6 +1,7 @@
 """Shared fixtures: a copy of the project in a temporary folder, built once with env.test.yaml, cloned per test."""
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -112,3 +113,15 @@ def start_server(cmd: list, url: str, http=requests, timeout=120) -> subprocess.
             return False
     wait_for(up, f"{url} to answer", timeout)
     return proc
+
+
+def start_lab(root: Path) -> tuple:
+    "JupyterLab on loopback over `root`, with a token: (process, base url, token, requests session sending the token)."
+    port, token = free_port(), secrets.token_hex(16)
+    base, http = f"http://127.0.0.1:{port}", requests.Session()
+    http.headers["Authorization"] = f"token {token}"
+    jupyter = Path(sys.executable).with_name("jupyter")
+    proc = start_server([str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}",
+                         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+                         f"--ServerApp.root_dir={root}"], f"{base}/api/status", http)
+    return proc, base, token, http

@@ -1,30 +1,19 @@
 """JupyterLab opens the project's notebooks and starts kernels; stage notebooks run as they are, outside a pipeline."""
 import json
 import os
-import secrets
-import sys
 import uuid
-from pathlib import Path
 
 import nbformat
 import pytest
-import requests
 from nbclient import NotebookClient
 
-from conftest import REPO, free_port, start_server
-
-JUPYTER = Path(sys.executable).with_name("jupyter")
+from conftest import REPO, start_lab
 
 
 @pytest.fixture(scope="module")
 def lab():
     "A JupyterLab server on loopback over the repository, with a token: (base url, requests session)."
-    port, token = free_port(), secrets.token_hex(16)
-    base, http = f"http://127.0.0.1:{port}", requests.Session()
-    http.headers["Authorization"] = f"token {token}"
-    proc = start_server([str(JUPYTER), "lab", "--no-browser", "--allow-root", f"--port={port}",
-                         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-                         f"--ServerApp.root_dir={REPO}"], f"{base}/api/status", http)
+    proc, base, _, http = start_lab(REPO)
     yield base, http
     proc.terminate()
     proc.wait(timeout=30)
