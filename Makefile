@@ -42,6 +42,7 @@ bench: $(INSTALLED)  ## benchmarks against their peers (see bench/)
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serve.py
 
 clean-data:  ## remove everything generated under data/ (keeps data/raw)
 	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +
