@@ -519,10 +519,10 @@ def _batch(project: Project, source, name: str, version: int, alias: str) -> pd.
     if not path.is_file():
         raise DataError(f"{path} does not exist: give a CSV or Parquet file of model inputs to --batch.")
     df = read_table(path)
-    if "score" not in df.columns:
-        from mlops_nb.scoring import load_model, score
+    if "score" not in df.columns:  # rows the model cannot score count for drift and quality, without a score
+        from mlops_nb.scoring import load_model, score_checked
         model, version = load_model(project, name, alias)
-        df["score"] = score(model, df, name, version, "").score
+        df["score"] = score_checked(model, df, name, version, "")[0].score.reindex(df.index).astype(float)
     return df
 
 # %% ../nbs/09_monitoring.ipynb #d3e0fcbd
