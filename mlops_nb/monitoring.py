@@ -142,7 +142,8 @@ def numeric_drift(ref: dict, values) -> dict:
     ref_counts = np.asarray(ref["counts"])
     starts = np.r_[0, np.searchsorted(edges, ref["psi_edges"]) + 1]  # fine bins -> decile bins
     d, p = ks_from_counts(ref_counts, counts)
-    return {"psi": psi(_shares(np.add.reduceat(ref_counts, starts)), _shares(np.add.reduceat(counts, starts))),
+    deciles = [np.r_[np.add.reduceat(c, starts), m] for c, m in ((ref_counts, ref["missing"]), (counts, missing))]
+    return {"psi": psi(*map(_shares, deciles)),  # missing values are a bin of their own
             "test": "ks", "statistic": d, "p_value": p, "missing_rate": missing / max(len(x), 1),
             "reference_missing_rate": ref["missing"] / max(ref["rows"], 1), "unseen_rate": 0.0, "unseen": ""}
 
