@@ -66,7 +66,7 @@ def model_inputs(model) -> tuple:
 
 def _checked(chunk: pd.DataFrame, numeric: list, categorical: list) -> tuple:
     "(`chunk` with numeric inputs as floats and categorical ones as text; the reason each row cannot be scored, or '')."
-    chunk = chunk.copy()
+    chunk = chunk.copy(deep=False)  # columns are replaced, never changed in place: the raw rows stay as read
     reasons = pd.Series("", index=chunk.index, dtype=object)
     for c in numeric:
         values = pd.to_numeric(chunk[c], errors="coerce") if chunk[c].dtype.kind not in "iufb" else chunk[c]
@@ -75,7 +75,8 @@ def _checked(chunk: pd.DataFrame, numeric: list, categorical: list) -> tuple:
             reasons[bad] += f"{c}: " + chunk[c][bad].map(repr) + " is not a number; "
         chunk[c] = values.astype(float)
     for c in categorical:
-        chunk[c] = chunk[c].astype(object).where(chunk[c].isna(), chunk[c].astype(str))
+        if pd.api.types.infer_dtype(chunk[c], skipna=True) not in ("string", "empty"):  # e.g. numbers as categories
+            chunk[c] = chunk[c].astype(object).where(chunk[c].isna(), chunk[c].astype(str))
     return chunk, reasons.str.removesuffix("; ")
 
 
