@@ -140,21 +140,22 @@ def cmd_score(args):
 def cmd_feedback(args):
     "Join ground-truth labels (CSV of request_id, row, label) to the logged predictions; stored append-only."
     from mlops_nb.config import load_params
-    from mlops_nb.monitoring import feedback, live_performance, read_feedback
+    from mlops_nb.monitoring import PERFORMANCE_DIGITS, feedback, live_performance, read_feedback
     p = project()
     joined = feedback(p, args.labels)
     print(f"{len(joined)} label(s) joined to their predictions and stored under {(p.data / 'feedback').relative_to(p.root)}")
-    _show(live_performance(read_feedback(p), load_params(p.root)["positive_class"]).round(4))
+    _show(live_performance(read_feedback(p), load_params(p.root)["positive_class"]).round(PERFORMANCE_DIGITS))
 
 
 def cmd_monitor(args):
-    "Check the prediction log (or a batch) for drift, data quality and live performance; print and log the alerts."
-    from mlops_nb.monitoring import monitor
-    r = monitor(project(), args.model, args.alias, args.batch, args.since)
+    "Check the prediction log (or a batch) for drift, data quality and live performance; report, log the alerts."
+    from mlops_nb.monitoring import monitor, write_report
+    p = project()
+    r = monitor(p, args.model, args.alias, args.batch, args.since)
     print(r.summary())
     _show(r.features.drop(columns=["test", "statistic"]).round(4))
-    if r.alerts:
-        print(f"alerts appended to {(project().data / 'monitoring' / 'alerts.jsonl')}")
+    print(f"report: {write_report(p, r).relative_to(p.root)}" + (f"; alerts appended to "
+          f"{(p.data / 'monitoring' / 'alerts.jsonl').relative_to(p.root)}" if r.alerts else ""))
 
 
 def cmd_schema_infer(args):

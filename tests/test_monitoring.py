@@ -97,6 +97,9 @@ def test_monitor_flags_the_shift_logs_alerts_and_posts_them(project):
     assert set(logged[0]) == {"time", "model_name", "model_version", "kind", "feature", "value", "threshold",
                               "message", "source"}
     assert len(hook.received) == 1 and hook.received[0]["alerts"] == logged  # one POST with the batch of alerts
+    report = (project.root / "data/monitoring/report.html").read_text()
+    assert "report: data/monitoring/report.html" in out and "Income drifted" in report
+    assert report.count("<img") == 3  # drift per feature, per day, the scores (no feedback yet)
     project.cli("monitor")
     assert len(alerts(project)) == 2 * len(logged)  # append-only
 
