@@ -64,15 +64,14 @@ def alerts(project) -> list:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_the_reference_profile_travels_with_the_registered_version(built):
+def test_the_reference_profile_travels_with_the_registered_version(built, monkeypatch):
     from mlflow import MlflowClient
     client = MlflowClient(f"sqlite:///{built.root / 'data/mlflow.db'}")
     mv = client.get_model_version_by_alias("credit-risk", "champion")
     assert "reference/profile.json" in {a.path for a in client.list_artifacts(mv.run_id, "reference")}
     from mlops_nb.config import Project
     from mlops_nb.monitoring import reference_profile
-    import os
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the built project's own store
     prof = reference_profile(Project(built.root), "credit-risk", int(mv.version))
     s = spec(built)
     assert list(prof["features"]) == s["numeric"] + s["categorical"]
