@@ -130,7 +130,9 @@ def cmd_data_diff(args):
 def cmd_score(args):
     "Score a CSV or Parquet file with a registered model (champion by default), in chunks; rejected rows to a file."
     from mlops_nb.scoring import score_file
-    s = score_file(project(), args.input, args.output, args.model, args.alias, args.chunk_rows)
+    from pathlib import Path
+    s = score_file(project(), Path(args.input).resolve(), Path(args.output).resolve(), args.model, args.alias,
+                   args.chunk_rows)  # paths as the shell means them: from the current folder
     print(f"{s['scored']} of {s['rows']} rows scored by {s['model_name']} v{s['model_version']} in {s['seconds']:.1f} s "
           f"-> {s['output']}")
     if s["rejected"]:
@@ -151,7 +153,8 @@ def cmd_monitor(args):
     "Check the prediction log (or a batch) for drift, data quality and live performance; report, log the alerts."
     from mlops_nb.monitoring import monitor, write_report
     p = project()
-    r = monitor(p, args.model, args.alias, args.batch, args.since)
+    from pathlib import Path
+    r = monitor(p, args.model, args.alias, args.batch and Path(args.batch).resolve(), args.since)
     print(r.summary())
     _show(r.features.drop(columns=["test", "statistic"]).round(4))
     print(f"report: {write_report(p, r).relative_to(p.root)}" + (f"; alerts appended to "

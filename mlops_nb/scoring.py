@@ -111,7 +111,8 @@ def score_checked(model, df: pd.DataFrame, name: str, version: int, positive_cla
     scores, refused = _scored(model, checked[reasons == ""], name, version, positive_class)
     for i, reason in refused.items():
         reasons[i] = reason
-    scored = pd.concat([checked.loc[scores.index], scores], axis=1) if len(scores) else scores
+    kept = checked.drop(columns=[c for c in SCORE_COLUMNS if c in checked.columns])  # scoring again replaces them
+    scored = pd.concat([kept.loc[scores.index], scores], axis=1) if len(scores) else scores
     return scored, reasons[reasons != ""]
 
 

@@ -159,7 +159,7 @@ def test_monitor_a_batch_file(project):
     test = pd.read_parquet(project.root / "data/pipeline/prepare/test.parquet").drop(columns=["Status"])
     test.assign(Age=test.Age + 25).to_csv(project.root / "older.csv", index=False)  # unscored: scored on the way
     out = project.cli("monitor", "--batch", "older.csv").stdout
-    assert "120 rows of older.csv" in out and "features drifted: Age" in out and "prediction drift" in out
+    assert "120 rows of /" in out and "older.csv;" in out and "features drifted: Age" in out and "prediction drift" in out
 
 
 def test_the_monitor_stage_reads_the_prediction_log(project):
