@@ -20,9 +20,13 @@ from .train import tracking
 
 # %% ../nbs/08_scoring.ipynb #bdf3d20b
 def load_model(project: Project, name: str, alias: str = CHAMPION):
-    "(the scikit-learn model that `alias` of `name` points at, its version number)."
+    "(the scikit-learn model that `alias` of `name` points at, with its `decision_threshold_`, its version number)."
     version = alias_version(project, name, alias)
-    return tracking(project).sklearn.load_model(f"models:/{name}/{version}"), version
+    mlflow = tracking(project)
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
+    model.decision_threshold_ = float(tags.get("decision_threshold", 0.5))
+    return model, version
 
 
 def input_columns(model) -> list:
@@ -37,7 +41,8 @@ def score(model, df: pd.DataFrame, name: str, version: int, positive_class: str)
     if missing:
         raise DataError(f"The rows to score lack the column(s) {missing} that model {name} v{version} needs.")
     proba = model.predict_proba(df[columns])[:, 1]
-    return pd.DataFrame({"score": proba, "prediction": (proba >= 0.5).astype(int), "positive_class": positive_class,
+    threshold = getattr(model, "decision_threshold_", 0.5)
+    return pd.DataFrame({"score": proba, "prediction": (proba >= threshold).astype(int), "positive_class": positive_class,
                          "model_name": name, "model_version": version}, index=df.index)
 
 # %% ../nbs/08_scoring.ipynb #2d2b5b15

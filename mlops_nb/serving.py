@@ -5,8 +5,7 @@
 # %% auto #0
 __all__ = ['NUMBER', 'STRING', 'BOOLEAN', 'ANY', 'FORMATS', 'JSON', 'CSV', 'TOKEN_ENV', 'MAX_BYTES', 'ENV_SETTINGS', 'Served',
            'column_kinds', 'RequestError', 'check_columns', 'to_frame', 'parse_request', 'predict', 'Batcher',
-           'PredictionLog', 'read_prediction_log', 'RegistrySource', 'Metrics', 'Reloader', 'create_app',
-           'app_from_env', 'serve']
+           'PredictionLog', 'RegistrySource', 'Metrics', 'Reloader', 'create_app', 'app_from_env', 'serve']
 
 # %% ../nbs/08a_serving.ipynb #ebe636e2
 import asyncio
@@ -304,28 +303,6 @@ class PredictionLog:
         if self.file:
             self.file.close()
             self.file = None
-
-
-def read_prediction_log(project: Project, since=None) -> pd.DataFrame:
-    "Every logged prediction (at or after `since`, a datetime or ISO string, UTC when naive), oldest first."
-    folder = project.data / "predictions"
-    columns = ["request_id", "row", "time", "model_name", "model_version", "latency_ms", "inputs", "prediction", "score"]
-    since = pd.Timestamp(since) if since is not None else None
-    if since is not None:
-        since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
-    files = [f for f in sorted(folder.glob("*/*.jsonl"))
-             if since is None or f.parent.name >= since.strftime("%Y-%m-%d")]
-    rows = []
-    for f in files:
-        with open(f, encoding="utf-8") as lines:
-            for line in lines:
-                if line.endswith("\n"):  # a line still being written is read next time
-                    rows.append(json.loads(line))
-    df = pd.DataFrame(rows, columns=columns)
-    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
-    if since is not None:
-        df = df[df.time >= since]
-    return df.sort_values(["time", "request_id", "row"], ignore_index=True)
 
 # %% ../nbs/08a_serving.ipynb #af17a110
 @dataclass(frozen=True)
