@@ -43,6 +43,8 @@ bench: $(INSTALLED)  ## benchmarks against their peers (see bench/)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/score.py
+	$(BIN)/python bench/drift.py
 
 clean-data:  ## remove everything generated under data/ (keeps data/raw)
 	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +
