@@ -24,8 +24,7 @@ from .config import (ENV_FILE, PIPELINE_FILE, ConfigError, DataError, MlopsError
                              load_params, read_yaml, run_lock)
 from .config import project as find_project
 from . import pipeline, registry
-from .data import get_version
-from .monitoring import categorical_drift, drift_report, numeric_drift
+from .monitoring import MISSING, bin_counts, drift_report, reference_profile
 from .train import tracking
 
 # %% ../nbs/10f_widgets.ipynb #d402ca61
@@ -431,66 +430,52 @@ def registry_view(name: str | None = None,  # registered model; default: env.yam
     return _view(build)
 
 # %% ../nbs/10f_widgets.ipynb #25d43532
-def _json_list(value) -> list:
-    try:
-        found = json.loads(value) if value else []
-    except ValueError:
-        return []
-    return found if isinstance(found, list) else []
-
-
 def drift_data(project: Project, name: str, version: int, current: pd.DataFrame | None = None) -> tuple:
-    "(reference, current, numeric features, categorical features) to compare for version `version` of model `name`."
-    info = registry.describe(project, name, version)
-    data_version = info["tags"].get("data_version")
-    if not data_version:
-        raise RegistryError(f"{name} v{version} has no data_version tag, so its training data is unknown: "
-                            "register versions with the pipeline (mlops-nb run).")
-    split, train = project.products / "prepare/split.json", project.products / "prepare/train.parquet"
-    if train.exists() and split.exists() and json.loads(split.read_text()).get("data_version") == data_version:
-        reference = pd.read_parquet(train)
-    else:
-        reference = get_version(project.versions, data_version).load()
+    "(reference profile, current rows) to compare for version `version` of model `name`."
+    prof = reference_profile(project, name, version)
     if current is None:
         scores = project.products / "score/scores.parquet"
         if not scores.exists():
             raise DataError(f"No scored batch at {scores.relative_to(project.root)}: run the pipeline (its score "
                             "stage), or pass the current rows as a DataFrame.")
         current = pd.read_parquet(scores)
-    have = lambda cols: [c for c in cols if c in reference and c in current]
-    return (reference, current, have(_json_list(info["params"].get("numeric"))),
-            have(_json_list(info["params"].get("categorical"))))
+    return prof, current
 
 # %% ../nbs/10f_widgets.ipynb #402ccd35
-def distribution_plot(reference: pd.Series, current: pd.Series, numeric: bool, title: str = ""):
-    "Reference and current distribution of one feature: overlaid histograms (numeric) or side-by-side bars of shares."
+def distribution_plot(reference: dict, current: pd.Series, title: str = ""):
+    "A feature's reference profile against current values: shares per percentile bin (numbers) or per category."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3))
-    if numeric:
-        ref, cur = reference.dropna().astype(float), current.dropna().astype(float)
-        edges = np.histogram_bin_edges(pd.concat([ref, cur]), bins=30)
-        for s, label in ((ref, "reference"), (cur, "current")):
-            ax.hist(s, edges, weights=np.full(len(s), 1 / max(len(s), 1)), alpha=0.5, label=label)
+    if reference["kind"] == "numeric":
+        edges = np.asarray(reference["edges"], float)
+        cur, _ = bin_counts(pd.to_numeric(current, errors="coerce").to_numpy(float), edges)
+        for counts, label in ((np.asarray(reference["counts"], float), "reference"), (cur.astype(float), "current")):
+            ax.stairs(counts[1:-1] / max(counts.sum(), 1), edges, label=label, fill=label == "reference", alpha=0.6)
+        ax.set_xlabel("value (reference percentile bins)")
     else:
-        shares = pd.DataFrame({"reference": reference.astype(object).fillna("<missing>").value_counts(normalize=True),
-                               "current": current.astype(object).fillna("<missing>").value_counts(normalize=True)}).fillna(0)
+        ref = pd.Series(reference["counts"], dtype=float)
+        cur = pd.Series(pd.Series(current).astype(object).where(pd.notna(current), MISSING).astype(str).value_counts(),
+                        dtype=float)
+        shares = pd.DataFrame({"reference": ref / max(ref.sum(), 1), "current": cur / max(cur.sum(), 1)}).fillna(0)
         x = np.arange(len(shares))
         ax.bar(x - 0.2, shares.reference, 0.4, label="reference")
         ax.bar(x + 0.2, shares.current, 0.4, label="current")
         ax.set_xticks(x, [str(i) for i in shares.index], rotation=30, ha="right")
     ax.set_ylabel("share of rows")
-    ax.set_title(title or reference.name)
+    ax.set_title(title or str(current.name))
     ax.legend()
     fig.tight_layout()
+    plt.close(fig)
     return fig
 
 
 class DriftView(W.VBox):
     "Drift of each feature for a model version: the report, and reference against current for the feature chosen."
 
-    def __init__(self, project: Project, name: str, version: int, current=None, threshold: float = 0.2):
-        self.reference, self.current, self.numeric, categorical = drift_data(project, name, version, current)
-        self.report = drift_report(self.reference, self.current, self.numeric, categorical, threshold)
+    def __init__(self, project: Project, name: str, version: int, current=None, threshold: float = 0.2,
+                 p_value: float = 0.01):
+        self.profile, self.current = drift_data(project, name, version, current)
+        self.report = drift_report(self.profile, self.current, threshold, p_value)
         self.feature = W.Dropdown(options=list(self.report.feature), description="feature")
         self.feature.add_class("mlops-drift-feature")
         self.plot = W.Image(format="png")
@@ -500,17 +485,15 @@ class DriftView(W.VBox):
         summary.add_class("mlops-drift-report")
         drifted = int(self.report.drifted.sum())
         super().__init__([W.HTML(f"<b>Drift of {html.escape(name)} v{version}</b>: {drifted} of {len(self.report)} "
-                                 f"features drifted (PSI &gt; {threshold}); reference: its training data "
-                                 f"({len(self.reference)} rows), current: {len(self.current)} rows"),
+                                 f"features drifted (PSI &gt; {threshold} and p &lt; {p_value}); reference: its "
+                                 f"training profile ({self.profile['rows']} rows), current: {len(self.current)} rows"),
                           self.feature, self.plot, summary])
         self.add_class("mlops-drift-view")
 
     def show(self):
         f = self.feature.value
-        numeric = f in self.numeric
-        stat = (numeric_drift if numeric else categorical_drift)(self.reference[f], self.current[f])
-        self.plot.value = figure_png(distribution_plot(self.reference[f], self.current[f], numeric,
-                                                       f"{f}: PSI {stat['psi']:.3f}"))
+        psi = float(self.report.set_index("feature").psi[f])
+        self.plot.value = figure_png(distribution_plot(self.profile["features"][f], self.current[f], f"{f}: PSI {psi:.3f}"))
 
 
 def drift_view(name: str | None = None,  # registered model; default: env.yaml's `model_name`
@@ -523,5 +506,5 @@ def drift_view(name: str | None = None,  # registered model; default: env.yaml's
         p, params = _defaults(project)
         n = name or params.get("model_name", "")
         v = version if version is not None else registry.alias_version(p, n)
-        return DriftView(p, n, int(v), current, params.get("drift_psi_threshold", 0.2))
+        return DriftView(p, n, int(v), current, params.get("drift_psi_threshold", 0.2), params.get("drift_p_value", 0.01))
     return _view(build)
