@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)  # apt needs root
 
 .PHONY: run test chromium export check-clean lab bench clean-data
 
@@ -22,8 +23,8 @@ test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest;
 	timeout 900 $(BIN)/nbdev_test --n_workers 2
 	timeout 3000 $(BIN)/python -m pytest
 
-chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), when missing
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
+	command -v chromium >/dev/null || test -x "$$CHROMIUM" || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, README.md from nbs/index.ipynb
 	$(BIN)/nbdev_export

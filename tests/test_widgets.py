@@ -1,5 +1,6 @@
 """The widgets of examples/widgets.ipynb render and act in a real JupyterLab, driven by headless Chromium (Playwright)."""
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 from conftest import REPO, start_lab
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright downloads no browser of its own
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))  # Debian's, or $CHROMIUM; Playwright downloads none
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                                 "(apt-get install -y chromium; `make test` installs it)")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
