@@ -19,9 +19,12 @@ $(INSTALLED): settings.ini setup.py
 run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped); e.g. make run ARGS="--env env.test.yaml"
 	$(BIN)/mlops-nb run $(ARGS)
 
+# tests use their own embedded stores (and start their own tracking server): never the one in the environment
+OWN_STORES := env -u MLFLOW_TRACKING_URI -u MLFLOW_REGISTRY_URI
+
 test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
-	timeout 900 $(BIN)/nbdev_test --n_workers 2
-	timeout 3000 $(BIN)/python -m pytest
+	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
+	$(OWN_STORES) timeout 3000 $(BIN)/python -m pytest
 
 chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
 	command -v chromium >/dev/null || test -x "$$CHROMIUM" || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)

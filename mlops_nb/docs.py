@@ -38,7 +38,10 @@ def execute_notebook(src, dest) -> tuple:
     from execnb.shell import CaptureShell
     src, start, error = Path(src).resolve(), time.perf_counter(), ""
     nb, here = read_nb(src), os.getcwd()
-    root = os.environ.pop("MLOPS_NB_ROOT", None)  # as nbdev_test runs it: the project is the one around the notebook
+    # as nbdev_test runs it: the project is the one around the notebook, and its examples' stores are their own (never
+    # a tracking server or registry that this process, or MLflow's `set_tracking_uri`, put in the environment)
+    hidden = {k: os.environ.pop(k) for k in ("MLOPS_NB_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+              if k in os.environ}
     shell = CaptureShell(src)
     try:
         os.chdir(src.parent)
@@ -47,8 +50,7 @@ def execute_notebook(src, dest) -> tuple:
         error = f"{type(e).__name__}: {e}".strip().replace("\n", " ")[:300]
     finally:
         os.chdir(here)
-        if root is not None:
-            os.environ["MLOPS_NB_ROOT"] = root
+        os.environ.update(hidden)
     write_nb(nb, dest)
     return round(time.perf_counter() - start, 2), error
 

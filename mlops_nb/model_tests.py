@@ -59,8 +59,9 @@ def changed(rows: pd.DataFrame, test: dict) -> list:
     "The rows after the test's change: one frame per value of `values`, else one."
     column = test["column"]
     if column not in rows:
-        raise ConfigError(f"Model test {test['name']!r}: no column {column!r} in the rows "
-                          f"(columns: {', '.join(map(str, rows.columns))}).")
+        raise ConfigError(f"Model test {test['name']!r}: no column {column!r} in the rows (columns: "
+                          f"{', '.join(map(str, rows.columns))}): point model_tests_path at this data set's tests, "
+                          "or set it to '' to run none.")
     if "values" in test:
         return [rows.assign(**{column: v}) for v in test["values"]]
     if "set" in test:

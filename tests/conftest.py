@@ -41,6 +41,13 @@ class Project:
         base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         return {**base, "PYTHONPATH": str(self.root), "MLOPS_NB_ROOT": str(self.root), **extra}
 
+    def registry(self):
+        """An MLflow client on this project's store *and* registry (MlflowClient(uri) alone would take the registry of
+        the process, which any in-process `mlops_nb.train.tracking` call points elsewhere, through the environment)."""
+        from mlflow import MlflowClient
+        uri = f"sqlite:///{self.root / 'data/mlflow.db'}"
+        return MlflowClient(uri, registry_uri=uri)
+
     def cli(self, *args, check=True, env=None) -> subprocess.CompletedProcess:
         "Run `mlops-nb ARGS` in the project (with extra environment variables `env`)."
         done = subprocess.run([str(CLI), *args], cwd=self.root, env=self.env(**(env or {})), capture_output=True,

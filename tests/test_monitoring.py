@@ -65,8 +65,7 @@ def alerts(project) -> list:
 
 
 def test_the_reference_profile_travels_with_the_registered_version(built, monkeypatch):
-    from mlflow import MlflowClient
-    client = MlflowClient(f"sqlite:///{built.root / 'data/mlflow.db'}")
+    client = built.registry()
     mv = client.get_model_version_by_alias("credit-risk", "champion")
     assert "reference/profile.json" in {a.path for a in client.list_artifacts(mv.run_id, "reference")}
     from mlops_nb.config import Project

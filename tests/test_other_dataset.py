@@ -32,10 +32,20 @@ def test_another_data_set_by_configuration_only(project):
            "derived_features": {"charge_per_tenure_month": "monthly_charges / tenure_months"},
            "entity_key": "customer_id", "event_time": "signup_time", "feature_view": "churn_features",
            "sensitive_features": {"region": {"column": "region"}}, "experiment": "churn", "model_name": "churn",
-           "n_estimators": 30, "min_roc_auc": 0.7}
+           "n_estimators": 30, "min_roc_auc": 0.7, "model_tests_path": "model_tests.churn.yaml"}
     (project.root / "env.churn.yaml").write_text(yaml.safe_dump(env))
+    (project.root / "model_tests.churn.yaml").write_text(yaml.safe_dump({  # this data set's own behavioural tests
+        "invariance": [{"name": "region does not decide churn", "column": "region",
+                        "values": ["north", "south", "east", "west"], "tolerance": 0.25, "max_failure_rate": 0.1}],
+        "directional": [{"name": "a longer tenure does not raise churn", "column": "tenure_months", "add": 12,
+                         "expect": "not_higher", "tolerance": 0.1, "max_failure_rate": 0.1}],
+        "minimum_functionality": [{"name": "a new basic customer churns", "expect": "yes", "row": {
+            "tenure_months": 1, "monthly_charges": 70.0, "plan": "basic", "region": "north"}}]}))
     done = project.cli("run", "--env", "env.churn.yaml")
     assert "10 of 10 stage(s) ran" in done.stdout
+    evaluation = json.loads((project.root / "data/pipeline/evaluate/evaluation.json").read_text())
+    assert [t["name"] for t in evaluation["model_tests"] if t["passed"]] == [
+        "region does not decide churn", "a longer tenure does not raise churn", "a new basic customer churns"]
     listed = project.cli("models", "list", "churn").stdout
     assert "churn " in listed and "champion" in listed
     shown = project.cli("features", "show", "churn_features").stdout

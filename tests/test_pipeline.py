@@ -38,8 +38,7 @@ def test_executed_notebooks_hold_parameters_and_outputs(built):
 def test_registry_holds_a_champion_with_lineage(built):
     out = built.cli("models").stdout
     assert "challenger,champion" in out and "credit-risk" in out
-    from mlflow import MlflowClient
-    client = MlflowClient(f"sqlite:///{built.root / 'data/mlflow.db'}")
+    client = built.registry()
     mv = client.get_model_version_by_alias("credit-risk", "champion")
     version = json.loads((built.root / "data/pipeline/ingest/data_version.json").read_text())["id"]
     assert mv.tags["data_version"] == version

@@ -1,12 +1,11 @@
 """`mlops-nb reproduce`: a registered version retrained from its records gives identical metrics and predictions."""
-from mlflow import MlflowClient
 
 
 def test_a_version_reproduces_exactly(project):
     done = project.cli("reproduce", "credit-risk", "1")
     assert "reproduced: metrics and test-set predictions are identical" in done.stdout, done.stdout
     assert "max |difference| 0.0" in done.stdout
-    registry = MlflowClient(f"sqlite:///{project.root / 'data/mlflow.db'}")
+    registry = project.registry()
     assert len(registry.search_model_versions("name='credit-risk'")) == 1  # the rerun used a throwaway store
 
 

@@ -3,13 +3,12 @@ import fcntl
 import json
 import subprocess
 
-from mlflow import MlflowClient
 
 from conftest import CLI, wait_for
 
 
 def versions(project) -> int:
-    return len(MlflowClient(f"sqlite:///{project.root / 'data/mlflow.db'}").search_model_versions("name='credit-risk'"))
+    return len(project.registry().search_model_versions("name='credit-risk'"))
 
 
 def schedule_once(project, *args) -> str:
