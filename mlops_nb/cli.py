@@ -70,17 +70,19 @@ def _plans(args) -> dict:
 
 def cmd_triggers(args):
     "Show what would start a run now: new data, changed code, new alerts, a due schedule."
+    from mlops_nb.pipeline import DEFAULT_PIPELINE
     from mlops_nb.triggers import fired
     for pipeline, schedule in _plans(args).items():
         reasons = fired(project(), pipeline, schedule, args.env, args.param)
-        print(f"{pipeline or 'default'}: " + ("nothing fires" if not reasons else "\n  " + "\n  ".join(reasons)))
+        print(f"{pipeline or DEFAULT_PIPELINE}: " + ("nothing fires" if not reasons else "\n  " + "\n  ".join(reasons)))
 
 
 def cmd_schedule(args):
     "Run the pipelines in the foreground whenever a trigger fires: new data, changed code, an alert, the schedule."
+    from mlops_nb.pipeline import DEFAULT_PIPELINE
     from mlops_nb.triggers import scheduler
     plans = _plans(args)
-    print("scheduling " + ", ".join(f"{name or 'default'} ({schedule or 'on triggers only'})"
+    print("scheduling " + ", ".join(f"{name or DEFAULT_PIPELINE} ({schedule or 'on triggers only'})"
                                     for name, schedule in plans.items()) +
           ("" if args.once else f"; checking every {args.poll:g} s (Ctrl-C stops)"), flush=True)
     scheduler(project(), plans, args.env, args.param, poll=args.poll, max_checks=1 if args.once else None,

@@ -9,7 +9,6 @@ __all__ = ['LIBRARY_NOTEBOOK', 'NAV_STYLE', 'SITE_MARKER', 'library_notebooks', 
 # %% ../nbs/10d_docs.ipynb #a3ea56d5
 import ast
 import html
-import json
 import os
 import re
 import shutil
@@ -190,7 +189,6 @@ def _execute_all(notebooks: list, tmp: Path, workers: int) -> dict:
 def build_docs(project: Project, out_dir="data/docs", execute: bool = True, workers: int = 2) -> Path:
     "Build the HTML docs site in `out_dir` (relative to the project root): the path of its index.html."
     import tempfile
-    import nbformat
     out = project.path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / SITE_MARKER).exists():
         raise ConfigError(f"{out} exists and is not a docs site built by mlops-nb: choose another --out, "

@@ -7,8 +7,9 @@ __all__ = ['MISSING', 'PROFILE_PATH', 'EPS', 'DRIFT_COLUMNS', 'LOG_COLUMNS', 'PE
            'bin_counts', 'numeric_profile', 'categorical_profile', 'profile', 'log_profile', 'reference_profile', 'psi',
            'ks_from_counts', 'numeric_drift', 'categorical_drift', 'drift_report', 'drift_plot', 'prediction_log_files',
            'read_prediction_log', 'write_prediction_log', 'feedback', 'read_feedback', 'live_performance',
-           'drift_by_period', 'drift_over_time_plot', 'decide_alerts', 'append_alerts', 'read_alerts', 'post_alerts',
-           'Monitoring', 'monitor', 'prediction_drift_plot', 'performance_plot', 'report_html', 'write_report']
+           'drift_by_period', 'drift_over_time_plot', 'decide_alerts', 'alert_log', 'append_alerts', 'read_alerts',
+           'post_alerts', 'Monitoring', 'monitor', 'prediction_drift_plot', 'performance_plot', 'report_html',
+           'write_report']
 
 # %% ../nbs/09_monitoring.ipynb #eea360e2
 import json
@@ -23,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from .config import DataError, Project, RegistryError, atomic_path, load_params
-from .registry import CHAMPION, alias_version, client
+from .registry import CHAMPION, alias_version, client, model_version
 
 # %% ../nbs/09_monitoring.ipynb #ef4fe73f
 MISSING = "<missing>"  # the category of missing values
@@ -93,10 +94,7 @@ def log_profile(project: Project, run_id: str, prof: dict):
 def reference_profile(project: Project, name: str, version: int) -> dict:
     "The reference profile stored with version `version` of registered model `name`."
     import mlflow
-    try:
-        run_id = client(project).get_model_version(name, str(int(version))).run_id
-    except Exception:
-        raise RegistryError(f"Model {name!r} has no version {version}: see `mlops-nb models list {name}`.") from None
+    run_id = model_version(project, name, version).run_id
     quiet = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one small file: no progress bar in reports
     try:
@@ -406,9 +404,14 @@ def decide_alerts(features: pd.DataFrame, prediction: dict | None, overall_roc_a
     return alerts
 
 
+def alert_log(project: Project) -> Path:
+    "The project's alert log: data/monitoring/alerts.jsonl (the retraining trigger reads it too)."
+    return project.data / "monitoring" / "alerts.jsonl"
+
+
 def append_alerts(project: Project, alerts: list) -> Path:
     "Append `alerts` to the alert log (data/monitoring/alerts.jsonl), in one write."
-    path = project.data / "monitoring" / "alerts.jsonl"
+    path = alert_log(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     if alerts:
         with open(path, "a") as f:
@@ -418,7 +421,7 @@ def append_alerts(project: Project, alerts: list) -> Path:
 
 def read_alerts(project: Project) -> pd.DataFrame:
     "Every alert logged so far, oldest first."
-    path = project.data / "monitoring" / "alerts.jsonl"
+    path = alert_log(project)
     columns = ["time", "model_name", "model_version", "kind", "feature", "value", "threshold", "message", "source"]
     if not path.is_file():
         return pd.DataFrame(columns=columns)
@@ -489,7 +492,7 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
         mine = current.model_version.astype(int) == version
         scores = current.score[mine].dropna().to_numpy()  # scores of other versions are not comparable
     else:
-        current, label = _batch(project, source, name, version, alias), str(source)
+        current, label = _batch(project, source, name, version), str(source)
         scores = current.score.dropna().to_numpy()
     features = drift_report(prof, current, thresholds["drift_psi_threshold"], thresholds["drift_p_value"])
     prediction = numeric_drift(prof["prediction"], scores) if prof.get("prediction") and len(scores) else None
@@ -516,7 +519,7 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
                       thresholds, prof, error)
 
 
-def _batch(project: Project, source, name: str, version: int, alias: str) -> pd.DataFrame:
+def _batch(project: Project, source, name: str, version: int) -> pd.DataFrame:
     "A batch file's rows, with the scores of `name` v`version` when it has none."
     from mlops_nb.data import read_table
     path = project.path(source)
@@ -525,7 +528,7 @@ def _batch(project: Project, source, name: str, version: int, alias: str) -> pd.
     df = read_table(path)
     if "score" not in df.columns:  # rows the model cannot score count for drift and quality, without a score
         from mlops_nb.scoring import load_model, score_checked
-        model, version = load_model(project, name, alias)
+        model, version = load_model(project, name, version=version)  # the version whose profile is compared
         df["score"] = score_checked(model, df, name, version, "")[0].score.reindex(df.index).astype(float)
     return df
 

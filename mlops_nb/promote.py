@@ -186,10 +186,9 @@ def _relative(project: Project, folder: Path, text: str) -> str:
     return (p if p.is_absolute() else folder / p).resolve().relative_to(project.root.resolve()).as_posix()
 
 
-def _stage_inputs(project: Project, rel: str) -> tuple:
-    "(stage, product key) when `rel` is a product of a stage of the pipeline, else (stage or None, None)."
-    spec = read_yaml(project.root / PIPELINE_FILE)
-    for task in spec.get("tasks") or []:
+def _stage_inputs(project: Project, tasks: list, rel: str) -> tuple:
+    "(stage, product key) when `rel` is a product of one of `tasks`, else (the stage folder it is under, or None, None)."
+    for task in tasks:
         for key, value in (task.get("product") or {}).items():
             if Path(value).as_posix() == rel:
                 return task["name"], key
@@ -216,7 +215,7 @@ def _parameters(nb: dict, code: list) -> tuple:
 def _plan(project, path, name, after, nb, findings, extra_products, problems) -> Promotion:
     code = [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     values, edits = _parameters(nb, code)
-    env = read_yaml(project.root / ENV_FILE)
+    env, tasks = read_yaml(project.root / ENV_FILE), read_yaml(project.root / PIPELINE_FILE).get("tasks") or []
     params, new_env = {}, {}
     for k, v in values.items():
         shared = k in env and env[k] == v
@@ -232,7 +231,7 @@ def _plan(project, path, name, after, nb, findings, extra_products, problems) ->
             cell_edits.setdefault(f.cell, []).append((f.node, f"product[{key!r}]"))
         elif f.kind == "input":
             rel = _relative(project, path.parent, f.value)
-            stage, key = _stage_inputs(project, rel)
+            stage, key = _stage_inputs(project, tasks, rel)
             if stage and stage not in upstream:
                 upstream.append(stage)
             new = f"upstream[{stage!r}][{key!r}]" if key else f"str(project().path({rel!r}))"

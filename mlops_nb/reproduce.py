@@ -40,9 +40,9 @@ def injected_parameters(nb_path) -> dict:
     return {k: v for k, v in found.items() if k not in SKIPPED}
 
 # %% ../nbs/10a_reproduce.ipynb #d10a6efc
-def recorded_parameters(project: Project, name: str, version: int, dest: Path) -> dict:
-    "The pipeline parameters that made `version`, from its executed stage notebooks (downloaded into `dest`)."
-    info = describe(project, name, version)
+def recorded_parameters(project: Project, info: dict, dest: Path) -> dict:
+    "The pipeline parameters that made a version (`describe`d by `info`), from its executed stage notebooks."
+    name, version = info["name"], info["version"]
     notebooks = [r for r in info["reports"] if r.endswith(".ipynb")]
     if not notebooks:
         raise RegistryError(f"{name} v{version} has no executed stage notebooks: only versions registered by the "
@@ -150,7 +150,7 @@ def reproduce(project: Project, name: str, version: int,
         raise DataError(f"{workdir} is not empty: give --keep a new or empty folder.")
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        params = recorded_parameters(project, name, version, workdir / "recorded")
+        params = recorded_parameters(project, info, workdir / "recorded")
         warnings = _warnings(project, tags, params, _trial_count(project, info["run_id"]))
         _workdir(project, params, Path(snapshot.path), workdir)
         done = _retrain(workdir)

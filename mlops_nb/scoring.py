@@ -11,22 +11,19 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import DataError, Project, atomic_path, load_params
-from .registry import CHAMPION, alias_version
+from .registry import CHAMPION, alias_model_version, model_version
 from .train import tracking
 
 # %% ../nbs/08_scoring.ipynb #bdf3d20b
-def load_model(project: Project, name: str, alias: str = CHAMPION):
-    "(the scikit-learn model that `alias` of `name` points at, with its `decision_threshold_`, its version number)."
-    version = alias_version(project, name, alias)
-    mlflow = tracking(project)
-    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-    tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
-    model.decision_threshold_ = float(tags.get("decision_threshold", 0.5))
-    return model, version
+def load_model(project: Project, name: str, alias: str = CHAMPION, version: int | None = None):
+    "(the scikit-learn model that `alias` of `name` (or `version`) is, with its `decision_threshold_`, its version)."
+    mv = alias_model_version(project, name, alias) if version is None else model_version(project, name, version)
+    model = tracking(project).sklearn.load_model(f"models:/{name}/{mv.version}")
+    model.decision_threshold_ = float(mv.tags.get("decision_threshold", 0.5))
+    return model, int(mv.version)
 
 
 def input_columns(model) -> list:

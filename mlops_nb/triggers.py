@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import ConfigError, MlopsError, Project, atomic_path, run_lock
+from .pipeline import DEFAULT_PIPELINE, cron_fields, parse_every, run, status
 
 # %% ../nbs/10b_triggers.ipynb #f31b514e
 @dataclass(frozen=True)
@@ -25,7 +26,6 @@ class Schedule:
     @classmethod
     def parse(cls, every: str | None = None, cron: str | None = None) -> "Schedule":
         "A schedule from `every` ('1h', '30m', '1h30m', '1d') or a five-field `cron` expression."
-        from mlops_nb.pipeline import cron_fields, parse_every
         if bool(every) == bool(cron):
             raise ConfigError("Give a schedule as exactly one of an interval (--every 1h) or a cron expression "
                               "(--cron '0 3 * * *').")
@@ -43,7 +43,6 @@ class Schedule:
 
     def next_after(self, last: datetime) -> datetime:
         "The first time after `last` at which the pipeline is due."
-        from mlops_nb.pipeline import cron_fields
         if self.seconds is not None:
             return last + timedelta(seconds=self.seconds)
         fields = cron_fields(self.cron)
@@ -79,8 +78,8 @@ def _write_state(project: Project, state: dict):
 
 def alert_count(project: Project) -> int:
     "The number of alerts in the project's alert log."
-    path = project.data / "monitoring" / "alerts.jsonl"
-    return sum(1 for line in path.open() if line.strip()) if path.exists() else 0
+    from mlops_nb.monitoring import read_alerts
+    return len(read_alerts(project))
 
 
 def _kind(reason: str) -> str | None:
@@ -99,8 +98,7 @@ def _kind(reason: str) -> str | None:
 def fired(project: Project, pipeline: str | None = None, schedule: Schedule | None = None, env_file=None,
           overrides=(), now: datetime | None = None) -> list:
     "The triggers that fire now for `pipeline`, each '<kind>: <why>' (empty: nothing to do)."
-    from mlops_nb.pipeline import status
-    now, state = now or _now(), read_state(project).get(pipeline or "default", {})
+    now, state = now or _now(), read_state(project).get(pipeline or DEFAULT_PIPELINE, {})
     reasons = [f"{_kind(r)}: stage {row.stage}: {r}" for row in status(project, env_file, overrides, pipeline).itertuples()
                for r in row.why.split("; ") if row.why and _kind(r)]
     if (new := alert_count(project) - state.get("alerts_seen", 0)) > 0:
@@ -117,8 +115,7 @@ def fired(project: Project, pipeline: str | None = None, schedule: Schedule | No
 def trigger_run(project: Project, pipeline: str | None = None, schedule: Schedule | None = None, env_file=None,
                 overrides=(), wait: bool = True) -> dict:
     "Run `pipeline` if a trigger fires: {'pipeline', 'triggers', 'ran' (stages), 'time'}."
-    from mlops_nb.pipeline import run
-    key = pipeline or "default"
+    key = pipeline or DEFAULT_PIPELINE
     with run_lock(project, wait):
         reasons = fired(project, pipeline, schedule, env_file, overrides)
         ran = []
@@ -127,8 +124,9 @@ def trigger_run(project: Project, pipeline: str | None = None, schedule: Schedul
             table = run(project, env_file, overrides, force=force, pipeline=pipeline)
             ran = list(table.stage[table.ran])
         state = read_state(project)
-        state[key] = {"last_run": _now().isoformat(timespec="seconds") if reasons else state.get(key, {}).get("last_run"),
-                      "alerts_seen": alert_count(project), "last_triggers": reasons or state.get(key, {}).get("last_triggers", [])}
+        before = state.get(key, {})
+        state[key] = {"last_run": _now().isoformat(timespec="seconds") if reasons else before.get("last_run"),
+                      "alerts_seen": alert_count(project), "last_triggers": reasons or before.get("last_triggers", [])}
         _write_state(project, state)
     return {"pipeline": key, "triggers": reasons, "ran": ran, "time": _now().isoformat(timespec="seconds")}
 
@@ -144,7 +142,7 @@ def scheduler(project: Project, plans: dict,  # pipeline name (None: pipeline.ya
             try:
                 result = trigger_run(project, pipeline, schedule, env_file, overrides)
             except MlopsError as e:  # a failed run (a gate, a bad file) is reported; the scheduler goes on
-                log(f"{_now().isoformat(timespec='seconds')} {pipeline or 'default'}: run failed: {e}")
+                log(f"{_now().isoformat(timespec='seconds')} {pipeline or DEFAULT_PIPELINE}: run failed: {e}")
                 continue
             if result["triggers"]:
                 log(f"{result['time']} {result['pipeline']}: " + "; ".join(result["triggers"]) +

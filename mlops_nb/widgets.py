@@ -10,7 +10,6 @@ __all__ = ['message', 'table_html', 'figure_png', 'env_help', 'stage_help', 'cho
 # %% ../nbs/10f_widgets.ipynb #969b9299
 import html
 import io
-import json
 import re
 import threading
 import time
@@ -20,8 +19,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .config import (ENV_FILE, PIPELINE_FILE, ConfigError, DataError, MlopsError, Project, RegistryError,
-                             load_params, read_yaml, run_lock)
+from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, RegistryError, load_params,
+                             run_lock)
 from .config import project as find_project
 from . import pipeline, registry
 from .monitoring import MISSING, bin_counts, drift_report, reference_profile
@@ -67,10 +66,10 @@ def _defaults(project):
         return project, {}
 
 
-def _view(build, *args) -> W.VBox:
-    "The widget `build(*args)` returns, or a VBox holding the readable message of the MlopsError it raised."
+def _view(build, project=None) -> W.VBox:
+    "The widget `build(project, params)` returns (see `_defaults`), or a VBox with the message of the MlopsError raised."
     try:
-        return build(*args)
+        return build(*_defaults(project))
     except MlopsError as e:
         return W.VBox([message(str(e))])
 
@@ -103,8 +102,9 @@ def env_help(path) -> dict:
 def stage_help(project: Project) -> dict:
     "Help of each env.yaml parameter from the stage notebooks' parameters cells (`name: type = None  # help`)."
     found = {}
-    for task in read_yaml(project.root / PIPELINE_FILE).get("tasks") or []:
-        source = project.path(task.get("source", ""))
+    tasks = [t for name in pipeline.pipeline_files(project) for t in pipeline.pipeline_tasks(project, name)]
+    for task in tasks:  # every pipeline's stages
+        source = project.path(task["source"])
         if not source.is_file():
             continue
         env_name = {k: m.group(1) for k, v in (task.get("params") or {}).items()
@@ -246,9 +246,10 @@ class RunForm(W.VBox):
     def _watch(self, due, started, done):
         "Count the due stages whose products were rewritten since `started`, until `done`."
         while True:
-            finished = sum((pipeline.built_at(s)[0] or 0) > started for s in due)
+            built = {s.name: pipeline.built_at(s)[0] or 0 for s in due}  # one read of each stage's metadata
+            finished = sum(t > started for t in built.values())
             self.progress.value = min(finished, self.progress.max)
-            current = next((s.name for s in due if (pipeline.built_at(s)[0] or 0) <= started), None)
+            current = next((name for name, t in built.items() if t <= started), None)
             if not done.is_set():
                 self.status.value = f"<i>running {current or '...'} ({finished} of {len(due)} stages done)</i>"
             if done.wait(0.5):
@@ -259,7 +260,7 @@ def run_form(project: Project | None = None,  # default: the project around the 
              env_file=None,  # an env file over env.yaml, e.g. "env.test.yaml"
              ) -> W.VBox:
     "A form of the pipeline's parameters with a button that runs the pipeline and shows progress and the results."
-    return _view(lambda: RunForm(project or find_project(), env_file))
+    return _view(lambda p, params: RunForm(p, env_file), project)
 
 # %% ../nbs/10f_widgets.ipynb #238083b0
 def top_level_runs(project: Project, experiment: str) -> pd.DataFrame:
@@ -333,10 +334,7 @@ class RunsView(W.VBox):
 def runs_view(experiment: str | None = None,  # default: env.yaml's `experiment`
               project: Project | None = None) -> W.VBox:
     "MLflow runs of an experiment as a sortable table with a metric plot."
-    def build():
-        p, params = _defaults(project)
-        return RunsView(p, experiment or params.get("experiment", "Default"))
-    return _view(build)
+    return _view(lambda p, params: RunsView(p, experiment or params.get("experiment", "Default")), project)
 
 # %% ../nbs/10f_widgets.ipynb #e5a1c2e3
 def lineage_html(info: dict) -> str:
@@ -424,10 +422,7 @@ class RegistryView(W.VBox):
 def registry_view(name: str | None = None,  # registered model; default: env.yaml's `model_name`
                   project: Project | None = None) -> W.VBox:
     "A registered model's versions, aliases, gate verdicts and lineage, with promote, approve and rollback buttons."
-    def build():
-        p, params = _defaults(project)
-        return RegistryView(p, name or params.get("model_name", ""))
-    return _view(build)
+    return _view(lambda p, params: RegistryView(p, name or params.get("model_name", "")), project)
 
 # %% ../nbs/10f_widgets.ipynb #25d43532
 def drift_data(project: Project, name: str, version: int, current: pd.DataFrame | None = None) -> tuple:
@@ -502,9 +497,8 @@ def drift_view(name: str | None = None,  # registered model; default: env.yaml's
                current: pd.DataFrame | None = None,  # default: the latest scored batch
                ) -> W.VBox:
     "Reference against current distribution per feature for a model version, with the PSI of each."
-    def build():
-        p, params = _defaults(project)
+    def build(p, params):
         n = name or params.get("model_name", "")
         v = version if version is not None else registry.alias_version(p, n)
         return DriftView(p, n, int(v), current, params.get("drift_psi_threshold", 0.2), params.get("drift_p_value", 0.01))
-    return _view(build)
+    return _view(build, project)

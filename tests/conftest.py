@@ -48,6 +48,16 @@ class Project:
         uri = f"sqlite:///{self.root / 'data/mlflow.db'}"
         return MlflowClient(uri, registry_uri=uri)
 
+    def champion(self, name: str = "credit-risk") -> int:
+        "The version the `champion` alias of model `name` points at."
+        return int(self.registry().get_model_version_by_alias(name, "champion").version)
+
+    def fails(self, *args) -> str:
+        "Run `mlops-nb ARGS`, which must fail as a clear error does (status 2, no traceback): its stderr."
+        done = self.cli(*args, check=False)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (done.stdout, done.stderr)
+        return done.stderr
+
     def cli(self, *args, check=True, env=None) -> subprocess.CompletedProcess:
         "Run `mlops-nb ARGS` in the project (with extra environment variables `env`)."
         done = subprocess.run([str(CLI), *args], cwd=self.root, env=self.env(**(env or {})), capture_output=True,

@@ -7,9 +7,7 @@ from conftest import STAGES
 
 
 def fails(project, *args):
-    done = project.cli("run", "--env", "env.test.yaml", *args, check=False)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, (done.stdout, done.stderr)
-    return done.stderr
+    return project.fails("run", "--env", "env.test.yaml", *args)
 
 
 def raw(project) -> pd.DataFrame:

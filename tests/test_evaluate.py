@@ -3,7 +3,6 @@ import json
 
 import pandas as pd
 
-from test_registry import champion, cli_fails
 
 
 def evaluation(project) -> dict:
@@ -25,14 +24,14 @@ def test_the_report_states_its_threshold_and_runs_every_model_test(built):
 
 
 def test_a_failing_model_test_fails_the_gate_with_examples(project):
-    before = champion(project)
+    before = project.champion()
     project.edit("model_tests.yaml", "    expect: bad\n", "    expect: good\n")  # the risky applicant, called good
     project.run()  # only the model tests changed: evaluate reruns (and what follows)
     e = evaluation(project)
     failed = [t for t in e["model_tests"] if not t["passed"]]
     assert [t["name"] for t in failed] == ["a young renter with arrears, little income and a loan near the price is bad"]
     assert failed[0]["examples"][0]["expected"] == "good" and failed[0]["examples"][0]["got"] == "bad"
-    assert not e["verdict"]["passed"] and champion(project) == before
+    assert not e["verdict"]["passed"] and project.champion() == before
     assert "model test 'a young renter" in project.cli("models", "show", "credit-risk", str(before + 1)).stdout
 
 

@@ -72,15 +72,9 @@ def set_upstream(project: Project, notebook: str, upstream: list):
     path.write_text(json.dumps(nb))
 
 
-def fails(project: Project, *args) -> str:
-    done = project.cli(*args, check=False)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, (done.stdout, done.stderr)
-    return done.stderr
-
-
 def test_a_cycle_names_the_stages_and_writes_nothing(fresh, tmp_path):
     set_upstream(fresh, "10_ingest.ipynb", ["monitor"])
-    err = fails(fresh, "export", "airflow", str(tmp_path / "dags"))
+    err = fresh.fails("export", "airflow", str(tmp_path / "dags"))
     assert "The stages of pipeline.yaml form a cycle: ingest -> monitor -> " in err and " -> ingest: remove" in err
     assert not (tmp_path / "dags").exists()
 
@@ -88,7 +82,7 @@ def test_a_cycle_names_the_stages_and_writes_nothing(fresh, tmp_path):
 def test_a_missing_upstream_names_the_stage_and_writes_nothing(fresh, tmp_path):
     second_pipeline(fresh)  # a good pipeline is not written either when another is broken
     set_upstream(fresh, "50_train.ipynb", ["prepare", "nope"])
-    err = fails(fresh, "export", "airflow", str(tmp_path / "dags"))
+    err = fresh.fails("export", "airflow", str(tmp_path / "dags"))
     assert "Stage 'train' names upstream 'nope', which is not a stage of pipeline.yaml" in err
     assert not (tmp_path / "dags").exists()
 
@@ -98,21 +92,21 @@ def test_a_stage_declared_twice_is_named(fresh, tmp_path):
     path = fresh.root / "pipeline.hgb.yaml"
     text = path.read_text()
     path.write_text(text + text[text.index("  - name: validate"):text.index("  - name: prepare")])
-    assert "Stage 'validate' is declared twice in pipeline.hgb.yaml" in fails(fresh, "export", "airflow", "dags")
+    assert "Stage 'validate' is declared twice in pipeline.hgb.yaml" in fresh.fails("export", "airflow", "dags")
     assert not (fresh.root / "dags").exists()
 
 
 def test_two_pipelines_cannot_share_a_product(fresh):
     second_pipeline(fresh, prefix="data/pipeline/")
-    err = fails(fresh, "status", "--pipeline", "hgb")
+    err = fresh.fails("status", "--pipeline", "hgb")
     assert "Stage 'ingest' of pipeline.hgb.yaml declares the product data/pipeline/ingest/report.ipynb, as does " \
            "stage 'ingest' of pipeline.yaml: give each pipeline its own product paths" in err
 
 
 def test_a_bad_schedule_and_an_unknown_pipeline(fresh):
     second_pipeline(fresh, schedule="schedule: {every: daily}\n")
-    assert "`schedule:` in pipeline.hgb.yaml must be `every: 1h`" in fails(fresh, "export", "airflow", "dags")
-    assert "Pipelines of this project: default, hgb." in fails(fresh, "run", "--pipeline", "nope")
+    assert "`schedule:` in pipeline.hgb.yaml must be `every: 1h`" in fresh.fails("export", "airflow", "dags")
+    assert "Pipelines of this project: default, hgb." in fresh.fails("run", "--pipeline", "nope")
 
 
 def test_pipelines_lists_stages_and_schedules(fresh):

@@ -4,7 +4,6 @@ import json
 
 import requests
 
-from test_registry import champion
 from test_serving import post, sample, serve, stop
 from conftest import wait_for
 
@@ -29,8 +28,8 @@ def test_drifted_traffic_alerts_retrains_and_the_server_answers_with_the_new_cha
         assert "ALERT feature_drift: Income drifted" in monitored
         ran = project.cli("schedule", "--env", "env.test.yaml", "--once").stdout
         assert "alert:" in ran and "train" in ran and "register" in ran
-        assert champion(project) == 2  # the retrained model passed its gates
+        assert project.champion() == 2  # the retrained model passed its gates
         wait_for(lambda: served_version(url, normal) == 2, "the server to answer with v2")
-        assert requests.get(f"{url}/version", timeout=10).ok
+        assert requests.get(f"{url}/version", timeout=10).json()["model_version"] == 2
     finally:
         stop(server)

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from conftest import STAGES
 
 
 def churn_data(n=800, seed=3) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The scoring server through `mlops-nb serve`: MLflow's protocol and answers, bad requests, auth, hot reload, workers."""
-import io
 import json
 import os
+import re
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -103,7 +104,7 @@ def test_same_predictions_as_mlflow_models_serve(project):
     assert first.Age.iloc[0] == df.Age[0] and first.Job.iloc[0] == df.Job[0]
     assert first[list(df.columns)].isna().any().any()  # missing numbers logged as null
     files = list((project.root / "data/predictions").glob("*/*.jsonl"))
-    assert len(files) == 1 and files[0].name.endswith(f"-{files[0].stem.rsplit('-', 1)[1]}.jsonl")
+    assert len(files) == 1 and re.fullmatch(rf"{re.escape(socket.gethostname())}-\d+\.jsonl", files[0].name), files
     assert len(read_prediction_log(Project(project.root), since=log.time.max() + pd.Timedelta("1s"))) == 0
 
 

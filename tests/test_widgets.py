@@ -10,9 +10,9 @@ import pytest
 
 from conftest import REPO, start_lab
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))  # Debian's, or $CHROMIUM; Playwright downloads none
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                "(apt-get install -y chromium; `make test` installs it)")
+CHROMIUM = Path(os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")  # Playwright downloads none
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),  # in CI a missing browser fails
+                                reason="needs chromium (apt-get install -y chromium; `make test` installs it)")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
 NOTEBOOK = "examples/widgets.ipynb"
