@@ -28,6 +28,10 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['mlops_nb', 'mlops_nb.*']),
     include_package_data=True,
+    # ploomber's Jupyter server extension breaks JupyterLab 4 (every file request answers 500): this file, installed
+    # beside ploomber's own ploomber.json and read after it (Jupyter reads the folder in sorted order), turns it off
+    data_files=[('etc/jupyter/jupyter_server_config.d',
+                 ['jupyter-config/jupyter_server_config.d/ploomber_disabled_by_mlops_nb.json'])],
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],

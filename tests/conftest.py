@@ -132,12 +132,13 @@ def start_server(cmd: list, url: str, http=requests, timeout=120) -> subprocess.
     return proc
 
 
-def start_lab(root: Path) -> tuple:
-    "JupyterLab on loopback over `root`, with a token: (process, base url, token, requests session sending the token)."
+def start_lab(root: Path, jupyter: Path | None = None) -> tuple:
+    """JupyterLab (this environment's, or the `jupyter` command given) on loopback over `root`, with a token:
+    (process, base url, token, requests session sending the token)."""
     port, token = free_port(), secrets.token_hex(16)
     base, http = f"http://127.0.0.1:{port}", requests.Session()
     http.headers["Authorization"] = f"token {token}"
-    jupyter = Path(sys.executable).with_name("jupyter")
+    jupyter = jupyter or Path(sys.executable).with_name("jupyter")
     proc = start_server([str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}",
                          "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
                          f"--ServerApp.root_dir={root}"], f"{base}/api/status", http)
