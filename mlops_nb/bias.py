@@ -48,7 +48,8 @@ def group_report(y: pd.Series, groups: pd.DataFrame, min_share: float = 0.05, ma
             rows.append({"attribute": attribute, "group": group, "size": int(r["size"]), "share": round(share, 4),
                          "positive_rate": round(float(r["positive_rate"]), 4), "overall_rate": round(overall, 4),
                          "ratio": round(float(ratio), 3), "flag": "; ".join(flags)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["attribute", "group", "size", "share", "positive_rate", "overall_rate", "ratio",
+                                       "flag"])  # the same columns when there is no sensitive attribute
 
 # %% ../nbs/03a_bias.ipynb #74ed61d2
 def reweighing(y: pd.Series, groups: pd.DataFrame) -> pd.Series:
