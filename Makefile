@@ -29,9 +29,10 @@ test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest;
 chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
 	command -v chromium >/dev/null || test -x "$$CHROMIUM" || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
-export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, README.md from nbs/index.ipynb
+export: $(INSTALLED)  ## notebooks -> package, cleaned notebooks, the reference pipeline into the package, README.md
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
+	$(BIN)/python -c "from mlops_nb.projects import sync_toolkit; sync_toolkit('.')"
 	$(BIN)/jupyter nbconvert --log-level=ERROR --to markdown nbs/index.ipynb --output-dir . --output README
 
 check-clean: export  ## fail when exporting or cleaning the notebooks changed a file

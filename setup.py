@@ -28,6 +28,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['mlops_nb', 'mlops_nb.*']),
     include_package_data=True,
+    package_data={'mlops_nb': ['toolkit/*.yaml', 'toolkit/stages/*.ipynb']},  # the reference pipeline, for new projects
     # ploomber's Jupyter server extension breaks JupyterLab 4 (every file request answers 500): this file, installed
     # beside ploomber's own ploomber.json and read after it (Jupyter reads the folder in sorted order), turns it off
     data_files=[('etc/jupyter/jupyter_server_config.d',
