@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['ORCHESTRATION', 'DEFAULT_PIPELINE', 'CRON_RANGES', 'TOOLKIT', 'TOOLKIT_SOURCE', 'PLACEHOLDER', 'Library',
            'notebook_code', 'code_fingerprint', 'pipeline_files', 'pipeline_file', 'parse_every', 'cron_fields',
-           'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks', 'declared_upstream',
-           'load_stages', 'built_at', 'outdated', 'stage_notebook', 'status', 'pipelines', 'stage_io', 'build_dag',
-           'run', 'summary_line', 'index_path', 'write_index']
+           'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks', 'declared_parameters',
+           'declared_upstream', 'load_stages', 'built_at', 'outdated', 'stage_notebook', 'status', 'pipelines',
+           'stage_io', 'build_dag', 'run', 'summary_line', 'index_path', 'write_index']
 
 # %% ../nbs/10_pipeline.ipynb #837b5fb6
 import ast
@@ -319,6 +319,16 @@ def _data_digests(project: Project, params: dict, used: set) -> dict:
     return found
 
 
+def declared_parameters(nb_path) -> list:
+    "The parameters a notebook's parameters cell declares (`name: type = None  # help`), upstream and product aside."
+    names = []
+    for source in notebook_code(nb_path, tag="parameters"):
+        for node in _parse(source).body:
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+            names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in ("upstream", "product")]
+    return names
+
+
 def declared_upstream(nb_path) -> list:
     "The `upstream = [...]` list of a notebook's parameters cell (empty when None)."
     for source in notebook_code(nb_path, tag="parameters"):
@@ -368,7 +378,9 @@ def load_stages(project: Project, params: dict, pipeline: str | None = None) -> 
         products = {k: project.path(v) for k, v in products.items()}
         products["html"] = products["nb"].with_suffix(".html")
         used = set()
-        filled = {k: _fill(v, params, used, where) for k, v in (task.get("params") or {}).items()}
+        given = task["params"] if task.get("params") is not None else {
+            n: f"{{{{{n}}}}}" for n in declared_parameters(source)}  # what its parameters cell declares, by name
+        filled = {k: _fill(v, params, used, f"{where} (stage {name!r})") for k, v in given.items()}
         code, lib = code_fingerprint(source, library)
         filled["fingerprint"] = {"code": code, "library": lib, "data": _data_digests(project, params, used)}
         stages[name] = Stage(name, source, filled, products, declared_upstream(source))
