@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'ENV_FILE', 'EXPRESSION_FUNCTIONS', 'MAX_EXPRESSION_LENGTH', 'MAX_EXPRESSION_DEPTH',
-           'OPERATORS', 'ALLOWED_EXPRESSION', 'SAFE_NAME', 'SAFE_NAME_TEXT', 'PARAM_RULES', 'quiet_telemetry',
-           'MlopsError', 'ConfigError', 'DataError', 'RegistryError', 'RunLocked', 'StageError', 'find_root', 'Project',
-           'project', 'ExpressionRefused', 'Expression', 'parse_expression', 'check_params', 'read_yaml',
-           'parse_override', 'load_params', 'file_digest', 'atomic_path', 'run_lock']
+           'OPERATORS', 'ALLOWED_EXPRESSION', 'EXPRESSION_PARTS', 'SAFE_NAME', 'SAFE_NAME_TEXT', 'PARAM_RULES',
+           'quiet_telemetry', 'MlopsError', 'ConfigError', 'DataError', 'RegistryError', 'RunLocked', 'StageError',
+           'find_root', 'Project', 'project', 'ExpressionRefused', 'Expression', 'parse_expression', 'check_params',
+           'read_yaml', 'parse_override', 'load_params', 'file_digest', 'atomic_path', 'run_lock']
 
 # %% ../nbs/00_config.ipynb #8bafa39c
 import ast
@@ -131,8 +131,9 @@ ALLOWED_EXPRESSION = (
     "(elementwise), parentheses, and the functions "
     + ", ".join(f"{f}({', '.join('xyz'[:n])})" for f, n in EXPRESSION_FUNCTIONS.items())
     + f"; at most {MAX_EXPRESSION_LENGTH} characters and {MAX_EXPRESSION_DEPTH} levels of nesting")
-_PARTS = {ast.BinOp: lambda n: ([n.op], [n.left, n.right]), ast.UnaryOp: lambda n: ([n.op], [n.operand]),
-          ast.BoolOp: lambda n: ([n.op], n.values), ast.Compare: lambda n: (n.ops, [n.left, *n.comparators])}
+EXPRESSION_PARTS = {  # kind -> (its operators, its operands)
+    ast.BinOp: lambda n: ([n.op], [n.left, n.right]), ast.UnaryOp: lambda n: ([n.op], [n.operand]),
+    ast.BoolOp: lambda n: ([n.op], n.values), ast.Compare: lambda n: (n.ops, [n.left, *n.comparators])}
 _REFUSED = {ast.Attribute: "attribute access", ast.Subscript: "a subscript", ast.Lambda: "a lambda",
             ast.ListComp: "a comprehension", ast.SetComp: "a comprehension", ast.DictComp: "a comprehension",
             ast.GeneratorExp: "a comprehension", ast.JoinedStr: "an f-string", ast.NamedExpr: "an assignment",
@@ -206,8 +207,8 @@ def _names(node, depth=1, compared=False) -> set:
             return set()
         what = "a string outside a comparison (or longer than 100)" if type(node.value) is str else "the constant"
         raise ExpressionRefused(f"{what} {_snippet(node)}")
-    if kind in _PARTS:
-        ops, children = _PARTS[kind](node)
+    if kind in EXPRESSION_PARTS:
+        ops, children = EXPRESSION_PARTS[kind](node)
         if bad := [op for op in ops if type(op) not in OPERATORS]:
             raise ExpressionRefused(f"the operator `{_REFUSED.get(type(bad[0]), type(bad[0]).__name__)}` in {_snippet(node)}")
         return set().union(*(_names(c, depth + 1, kind is ast.Compare) for c in children))

@@ -19,7 +19,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .config import ALLOWED_EXPRESSION, EXPRESSION_FUNCTIONS, ConfigError, ExpressionRefused, parse_expression
+from .config import (ALLOWED_EXPRESSION, EXPRESSION_FUNCTIONS, EXPRESSION_PARTS, ConfigError, ExpressionRefused,
+                             parse_expression)
 
 # %% ../nbs/04_features.ipynb #b30c4a9c
 OPERATIONS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -30,7 +31,7 @@ OPERATIONS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.m
               ast.Invert: np.logical_not}
 FUNCTIONS = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs, "isna": pd.isna,
              "notna": pd.notna, "minimum": np.minimum, "maximum": np.maximum, "clip": np.clip, "where": np.where,
-             "fillna": lambda x, value: x.fillna(value) if isinstance(x, pd.Series) else value if pd.isna(x) else x}
+             "fillna": lambda x, value: x.fillna(value) if isinstance(x, pd.Series) else np.where(pd.isna(x), value, x)}
 assert FUNCTIONS.keys() == EXPRESSION_FUNCTIONS.keys()
 
 
@@ -45,20 +46,19 @@ def _function(node, columns: dict):
         if type(value) in (int, float):  # numpy numbers: no Python-int arithmetic of unbounded size or time
             value = np.int64(value) if type(value) is int and abs(value) < 2**63 else np.float64(value)
         return lambda X: value
-    parts = [_function(n, columns) for n in {ast.BinOp: lambda: [node.left, node.right], ast.UnaryOp: lambda: [node.operand],
-             ast.BoolOp: lambda: node.values, ast.Compare: lambda: [node.left, *node.comparators],
-             ast.Call: lambda: node.args}[kind]()]
     if kind is ast.Call:
-        f = FUNCTIONS[node.func.id]
-        return lambda X: f(*(p(X) for p in parts))
+        f, args = FUNCTIONS[node.func.id], [_function(a, columns) for a in node.args]
+        return lambda X: f(*(a(X) for a in args))
+    ops, children = EXPRESSION_PARTS[kind](node)
+    ops, parts = [OPERATIONS[type(op)] for op in ops], [_function(c, columns) for c in children]
     if kind is ast.Compare:  # a < b < c is (a < b) and (b < c)
-        ops = [OPERATIONS[type(op)] for op in node.ops]
         def compare(X):
             values = [p(X) for p in parts]
             return reduce(np.logical_and, [op(a, b) for op, a, b in zip(ops, values, values[1:])])
         return compare
-    f = OPERATIONS[type(node.op)]
-    return lambda X: reduce(f, (p(X) for p in parts)) if kind is not ast.UnaryOp else f(parts[0](X))
+    if kind is ast.UnaryOp:
+        return lambda X: ops[0](parts[0](X))
+    return lambda X: reduce(ops[0], (p(X) for p in parts))  # two operands, or more of `and` and `or`
 
 
 def compile_expression(expr) -> tuple:
