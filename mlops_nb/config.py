@@ -248,17 +248,21 @@ def _range(low=None, high=None, *, above=False, below=False, example, note=""):
 
 
 def _http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not re.search(r"[\s\x00-\x1f]", url)
+    parts = urlsplit(url)  # a malformed URL, or port (`parts.port`), raises ValueError: not one
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0 and \
+        not re.search(r"[\s\x00-\x1f]", url)
 
 
 def _in_project(name, value, root):
     "A path mlops-nb writes to: it must be inside the project."
-    path = Path(value).expanduser()
-    if not value or (path if path.is_absolute() else Path(root) / path).resolve().is_relative_to(Path(root).resolve()):
-        return None
-    return (f"got {value!r}, which is outside the project {root}: mlops-nb writes there (`mlops-nb schema infer`), so "
-            f"it must be a path in the project. Example: --param {name}=schema.yaml")
+    try:
+        path = Path(value).expanduser()
+        if not value or (path if path.is_absolute() else Path(root) / path).resolve().is_relative_to(Path(root).resolve()):
+            return None
+    except (TypeError, ValueError, OSError, RuntimeError):  # a NUL byte, an unknown ~user, a symlink loop
+        pass
+    return (f"got {value!r}, which is not a path inside the project {root}: mlops-nb writes there (`mlops-nb "
+            f"schema infer`), so it must be one. Example: --param {name}=schema.yaml")
 
 
 def _expressions(name, value, root):
@@ -283,7 +287,7 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
     "tuning_trials": _range(0, example=12, note=" (0 trains model_type without a search)"),
     "tuning_seconds": _range(0, above=True, example=300),
     "cv_folds": _range(2, example=3),
-    "n_jobs": _rule(lambda v: v >= 1 or v == -1, "a number >= 1 of trials at once, or -1 for one per core", 2),
+    "n_jobs": _rule(lambda v: v >= 1 or v == -1, "a number of trials at once >= 1, or -1 for one per core", 2),
     "n_estimators": _range(1, example=300),
     "max_depth": _range(1, example=12),
     "min_samples_leaf": _range(1, example=3),
