@@ -276,7 +276,11 @@ def _expressions(name, value, root):
     return None
 
 
-_safe_name = _rule(SAFE_NAME.fullmatch, SAFE_NAME_TEXT, "credit-risk")
+def _safe_name(example: str):
+    "A rule for a file, folder or MLflow name: no separators or spaces, no leading '.' or '-'."
+    return _rule(SAFE_NAME.fullmatch, SAFE_NAME_TEXT, example)
+
+
 PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wrong and the fix
     "sample": _range(0, example=1000, note=" (0 keeps every row)"),
     "seed": _range(0, 2**32 - 1, example=42),
@@ -301,7 +305,8 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
     "drift_p_value": _range(0, 1, above=True, below=True, example=0.01),
     "max_missing_rate": _range(0, 1, example=0.2),
     "min_live_roc_auc": _range(0, 1, example=0.7),
-    "feature_view": _safe_name, "model_name": _safe_name, "experiment": _safe_name,  # folder and MLflow names
+    "feature_view": _safe_name("credit_features"),  # a folder under data/features/
+    "model_name": _safe_name("credit-risk"), "experiment": _safe_name("credit-risk"),  # MLflow names
     "schema_path": _in_project,
     "alert_webhook": _rule(lambda v: not v or _http_url(v), "'' or an http:// or https:// URL with a host",
                            "https://hooks.example.com/mlops"),
@@ -312,7 +317,7 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
 def check_params(params: dict, root, where: dict | None = None) -> dict:
     "`params`, each value checked by its rule (`*_name`: a safe name); a ConfigError names the first that breaks one."
     for name, value in params.items():
-        rule = PARAM_RULES.get(name) or (_safe_name if name.endswith("_name") else None)
+        rule = PARAM_RULES.get(name) or (_safe_name("my-name") if name.endswith("_name") else None)
         if rule and (problem := rule(name, value, root)):
             raise ConfigError(f"Parameter {name!r} in {(where or {}).get(name, ENV_FILE)}: {problem}")
     return params
