@@ -315,9 +315,9 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
 
 
 def check_params(params: dict, root, where: dict | None = None) -> dict:
-    "`params`, each value checked by its rule (`*_name`: a safe name); a ConfigError names the first that breaks one."
+    "`params`, each value checked by its rule in PARAM_RULES; a ConfigError names the first that breaks one."
     for name, value in params.items():
-        rule = PARAM_RULES.get(name) or (_safe_name("my-name") if name.endswith("_name") else None)
+        rule = PARAM_RULES.get(name)
         if rule and (problem := rule(name, value, root)):
             raise ConfigError(f"Parameter {name!r} in {(where or {}).get(name, ENV_FILE)}: {problem}")
     return params
