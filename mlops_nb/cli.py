@@ -21,7 +21,7 @@ def _new(args, dest, init: bool):
     from mlops_nb.config import Project
     from mlops_nb.projects import describe, new_project
     folder, contract = new_project(Path(dest), args.data, args.target, args.positive, args.name, args.query,
-                                   args.copy, init)
+                                   args.copy, init, args.from_notebook)
     print(f"made the project {folder}; inferred from the data (review env.yaml):\n  "
           + describe(contract).replace("\n", "\n  "))
     if args.run:
@@ -65,6 +65,8 @@ def _project_commands(sub):
         p.add_argument("--name", help="the model's name (default: the folder's)")
         p.add_argument("--query", default="", help="the query, when --data is a database URL")
         p.add_argument("--copy", action="store_true", help="copy the data under data/raw/ instead of referring to it")
+        p.add_argument("--from-notebook", action="append", default=[], metavar="NOTEBOOK",
+                       help="an exploratory notebook that becomes a stage, as promote-notebook does (repeatable)")
         p.add_argument("--run", action="store_true", help="then run the pipeline")
         p.set_defaults(func=func)
     stage = sub.add_parser("stage", help="the project's stages: copy one of the toolkit's").add_subparsers(
