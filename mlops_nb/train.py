@@ -92,8 +92,12 @@ def classifier(model_type: str, seed: int, **hyperparameters):
 
 
 def labels(df: pd.DataFrame, target: str, positive_class: str) -> pd.Series:
-    "1 where the label is the positive class, else 0."
-    return df[target].astype(str).eq(str(positive_class)).astype(int)
+    "1 where the label is the positive class, else 0; numbers compare as numbers (1, 1.0 and '1' are one label)."
+    y, hit = df[target], df[target].astype(str).eq(str(positive_class))
+    number = pd.to_numeric(pd.Series([positive_class]), errors="coerce").iloc[0]
+    if pd.api.types.is_numeric_dtype(y) and pd.notna(number):
+        hit |= y.eq(number)
+    return hit.astype(int)
 
 
 RESAMPLERS = {"oversample": ("imblearn.over_sampling", "RandomOverSampler"),
