@@ -57,8 +57,10 @@ def recorded_parameters(project: Project, info: dict, dest: Path) -> dict:
 def _workdir(project: Project, params: dict, data_path: Path, dest: Path) -> Path:
     "A copy of the project's pipeline in `dest`, with `env.reproduce.yaml` holding `params` and the snapshot as data."
     from mlops_nb.config import PIPELINE_FILE
+    from mlops_nb.pipeline import TOOLKIT_SOURCE
     spec = read_yaml(project.root / PIPELINE_FILE)
-    files = [PIPELINE_FILE, "env.yaml"] + [t["source"] for t in spec.get("tasks", [])]
+    files = [PIPELINE_FILE, "env.yaml"] + [t["source"] for t in spec.get("tasks", [])
+                                           if not str(t["source"]).startswith(TOOLKIT_SOURCE)]  # the package has those
     files += [v for k, v in params.items() if k != "data_path" and isinstance(v, str) and v and
               (project.root / v).is_file()]  # e.g. the schema and the model tests
     for f in dict.fromkeys(files):
