@@ -7,7 +7,7 @@ __all__ = ['MAX_CATEGORIES', 'SAMPLE_ROWS', 'ID_NAME', 'TIME_NAME', 'SENSITIVE_N
            'PROJECT_FILES', 'NAME', 'Column', 'Profile', 'profile', 'Contract', 'infer_contract', 'render_env',
            'contract_entries', 'schema_of', 'model_tests_text', 'sync_toolkit', 'new_project', 'describe', 'copy_stage']
 
-# %% ../nbs/10g_projects.ipynb #062db9db
+# %% ../nbs/10g_projects.ipynb #c2e028ed
 import difflib
 import glob
 import os
@@ -24,13 +24,13 @@ from .config import ConfigError, DataError
 from .data import _duckdb_relation, is_sql, read_table, source_files
 from .pipeline import TOOLKIT, TOOLKIT_SOURCE, pipeline_files, toolkit_stages
 
-# %% ../nbs/10g_projects.ipynb #7b55db1d
+# %% ../nbs/10g_projects.ipynb #22e441b1
 MAX_CATEGORIES = 50  # a text column with more distinct values is free text (or an id), not a category
 
 
 SAMPLE_ROWS = 20_000  # rows looked at for what aggregates cannot tell (dates, example values)
 
-# %% ../nbs/10g_projects.ipynb #485a9870
+# %% ../nbs/10g_projects.ipynb #4e1e2474
 @dataclass
 class Column:
     "What one pass over the data found about a column."
@@ -42,7 +42,7 @@ class Column:
     maximum: object = None
     values: list = field(default_factory=list)  # its distinct values, most frequent first, when few
 
-# %% ../nbs/10g_projects.ipynb #fa4b18d5
+# %% ../nbs/10g_projects.ipynb #3adc9ca2
 @dataclass
 class Profile:
     "A data source's rows, its columns and a sample of its rows."
@@ -51,7 +51,7 @@ class Profile:
     columns: dict  # name -> Column
     sample: pd.DataFrame
 
-# %% ../nbs/10g_projects.ipynb #3173e4ca
+# %% ../nbs/10g_projects.ipynb #c239033b
 def _kind(duck_type: str) -> str:
     t = duck_type.upper()
     if t == "BOOLEAN":
@@ -64,7 +64,7 @@ def _kind(duck_type: str) -> str:
         return "number"
     return "text"
 
-# %% ../nbs/10g_projects.ipynb #af44d09e
+# %% ../nbs/10g_projects.ipynb #07e21214
 def _relation(con, source, query: str):
     "A DuckDB relation over a file source, or over the frame a database query returns."
     if is_sql(source):
@@ -72,7 +72,7 @@ def _relation(con, source, query: str):
         return con.sql("SELECT * FROM frame")
     return _duckdb_relation(con, source_files(source))
 
-# %% ../nbs/10g_projects.ipynb #01c7bbfb
+# %% ../nbs/10g_projects.ipynb #91df5f97
 def profile(source, query: str = "", sample_rows: int = SAMPLE_ROWS) -> Profile:
     "One look at a data source with DuckDB: rows, and per column its kind, missing share, distinct values and range."
     import duckdb
@@ -107,12 +107,12 @@ def profile(source, query: str = "", sample_rows: int = SAMPLE_ROWS) -> Profile:
         con.close()
     return Profile(str(source), rows, columns, sample)
 
-# %% ../nbs/10g_projects.ipynb #bb012b3e
+# %% ../nbs/10g_projects.ipynb #704ac94c
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid)$|^(id|key|uuid)([_\W]|$)", re.I)
 TIME_NAME = re.compile(r"(date|time|timestamp|created|updated|_at$|_on$)", re.I)
 SENSITIVE_NAME = re.compile(r"(age|sex|gender|race|ethnic|religio|marital|nationality|disab|pregnan|orientation)", re.I)
 
-# %% ../nbs/10g_projects.ipynb #044370bf
+# %% ../nbs/10g_projects.ipynb #7f07274b
 @dataclass
 class Contract:
     "What the pipeline needs to know of a data set: the label, the features, the keys, and what was left out."
@@ -126,7 +126,7 @@ class Contract:
     event_time: str = ""
     sensitive: dict = field(default_factory=dict)  # suggestions only: column -> why it may be sensitive
 
-# %% ../nbs/10g_projects.ipynb #77999fa3
+# %% ../nbs/10g_projects.ipynb #ea15beb7
 def _looks_like_time(s: pd.Series) -> bool:
     "Whether the text values of `s` are dates or times (at least 95% of them parse, and they are not plain numbers)."
     s = s.dropna().astype(str).head(2000)
@@ -134,7 +134,7 @@ def _looks_like_time(s: pd.Series) -> bool:
         return False
     return pd.to_datetime(s, errors="coerce", format="mixed").notna().mean() >= 0.95
 
-# %% ../nbs/10g_projects.ipynb #7bf0f731
+# %% ../nbs/10g_projects.ipynb #edff7679
 def _why_left_out(col: Column, rows: int, sample: pd.DataFrame) -> str | None:
     "Why column `col` is no model feature (None when it is one)."
     if col.missing >= 1:
@@ -152,7 +152,7 @@ def _why_left_out(col: Column, rows: int, sample: pd.DataFrame) -> str | None:
         return f"too many categories ({col.distinct} distinct values; at most {MAX_CATEGORIES})"
     return None
 
-# %% ../nbs/10g_projects.ipynb #0ea6897b
+# %% ../nbs/10g_projects.ipynb #68cb6e47
 def _target(p: Profile, target: str, positive) -> tuple:
     "(labels [negative, positive], positive class) of a binary target, or a clear error."
     if target not in p.columns:
@@ -176,7 +176,7 @@ def _target(p: Profile, target: str, positive) -> tuple:
     negative = 1 - values.index(positive)
     return [raw[negative], raw[1 - negative]], raw[1 - negative]
 
-# %% ../nbs/10g_projects.ipynb #678bf3cf
+# %% ../nbs/10g_projects.ipynb #b4f70570
 def infer_contract(p: Profile, target: str, positive=None) -> Contract:
     "The data contract of profile `p` for label `target`: features by kind, keys, and each left-out column's reason."
     labels, positive = _target(p, target, positive)
@@ -199,19 +199,19 @@ def infer_contract(p: Profile, target: str, positive=None) -> Contract:
                  if SENSITIVE_NAME.search(c)}
     return Contract(target, labels, positive, numeric, categorical, left_out, entity, event, sensitive)
 
-# %% ../nbs/10g_projects.ipynb #5fe6d331
+# %% ../nbs/10g_projects.ipynb #088a4d64
 def _flow(value) -> str:
     "A value as one line of YAML."
     import yaml
     return yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False).strip().removesuffix(
         "...").strip()
 
-# %% ../nbs/10g_projects.ipynb #b59d2604
+# %% ../nbs/10g_projects.ipynb #98131642
 def _line(text: str, comment: str = "") -> str:
     "A line of YAML with its comment in the column env.yaml uses."
     return f"{text:<37} # {comment}" if comment else text
 
-# %% ../nbs/10g_projects.ipynb #30360a6c
+# %% ../nbs/10g_projects.ipynb #0a428fe5
 def _blocks(text: str) -> list:
     "The top-level entries of a YAML text in order, each (key or None, its lines); comments stay with what follows."
     blocks, key, lines = [], None, []
@@ -222,7 +222,7 @@ def _blocks(text: str) -> list:
         lines.append(line)
     return [*blocks, (key, lines)]
 
-# %% ../nbs/10g_projects.ipynb #5769142d
+# %% ../nbs/10g_projects.ipynb #6211d346
 def render_env(template: str, entries: dict, header: str) -> str:
     """The env file `template` under a new `header`, each entry of `entries` (key -> its lines) in place of the
     template's (section comments kept), every other entry as it was."""
@@ -232,7 +232,7 @@ def render_env(template: str, entries: dict, header: str) -> str:
         out += [*(entries[key] if key in entries else lines[:end + 1]), *lines[end + 1:]]
     return "\n".join(out).rstrip() + "\n"
 
-# %% ../nbs/10g_projects.ipynb #a99bc5a8
+# %% ../nbs/10g_projects.ipynb #ab6eab9c
 def _features(key: str, kept: list, left_out: dict, comment: str) -> list:
     "A block list of features, each left-out column a commented item saying why (uncomment it to take it back)."
     if not kept:
@@ -241,14 +241,14 @@ def _features(key: str, kept: list, left_out: dict, comment: str) -> list:
     return [_line(f"{key}:", comment), *(f"- {_flow(c)}" for c in kept),
             *(_line(f"# - {_flow(c)}", f"left out: {why}") for c, why in left_out.items())]
 
-# %% ../nbs/10g_projects.ipynb #5fdee2e9
+# %% ../nbs/10g_projects.ipynb #63aebb93
 def _bands(col: Column) -> list:
     "Round band edges for a number: its range in four steps."
     lo, hi = float(col.minimum), float(col.maximum)
     step = (hi - lo) / 4 or 1
     return [round(lo + i * step) for i in range(5)]
 
-# %% ../nbs/10g_projects.ipynb #edc21e3c
+# %% ../nbs/10g_projects.ipynb #947b2bd0
 def contract_entries(c: Contract, p: Profile, data_path: str, query: str, name: str) -> dict:
     "The env.yaml lines of the data contract `c` of profile `p` (the other parameters keep the toolkit's defaults)."
     kind = lambda col: "numeric" if p.columns[col].kind in ("integer", "number") else "categorical"
@@ -280,7 +280,7 @@ def contract_entries(c: Contract, p: Profile, data_path: str, query: str, name: 
         "model_name": [_line(f"model_name: {_flow(name)}", "registered model")],
     }
 
-# %% ../nbs/10g_projects.ipynb #8429fca6
+# %% ../nbs/10g_projects.ipynb #7e3ebb89
 def schema_of(p: Profile, c: Contract) -> dict:
     "The schema spec of the data: inferred from the sample, with the ranges and categories of all of it."
     from mlops_nb.validation import infer_schema
@@ -298,11 +298,11 @@ def schema_of(p: Profile, c: Contract) -> dict:
                 del col["allowed"]  # ids, dates and free text take new values every day
     return spec
 
-# %% ../nbs/10g_projects.ipynb #cb2ca3aa
+# %% ../nbs/10g_projects.ipynb #6400d564
 def _plain(x):
     return int(x) if float(x).is_integer() else float(x)
 
-# %% ../nbs/10g_projects.ipynb #66c97bdd
+# %% ../nbs/10g_projects.ipynb #02c7b45c
 def model_tests_text(c: Contract, p: Profile) -> str:
     "A model_tests.yaml of commented examples written with the data's own columns and values."
     lines = ["# Behavioural tests of the model: the evaluate stage runs them on the test split, and each one is a gate.",
@@ -324,7 +324,7 @@ def model_tests_text(c: Contract, p: Profile) -> str:
               f"#     expect: {_flow(c.labels[0])}", f"#     row: {_flow(row)}"]
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/10g_projects.ipynb #c00de830
+# %% ../nbs/10g_projects.ipynb #e8c11b74
 GITIGNORE = """# everything mlops-nb generates under data/ (raw data, if copied in, is tracked)
 /data/*
 !/data/raw/
@@ -332,7 +332,7 @@ GITIGNORE = """# everything mlops-nb generates under data/ (raw data, if copied 
 .ipynb_checkpoints/
 """
 
-# %% ../nbs/10g_projects.ipynb #a5f64fbf
+# %% ../nbs/10g_projects.ipynb #26047475
 WORKFLOW = """# Runs this project's pipeline on every push, with env.test.yaml (a tiny run), and keeps the HTML reports.
 # The runner needs the data: keep it in the repository (mlops-nb new --copy) or point data_path at a source it reaches.
 name: pipeline
@@ -351,7 +351,7 @@ jobs:
         with: {{name: reports, path: data/pipeline}}
 """
 
-# %% ../nbs/10g_projects.ipynb #4bf917ba
+# %% ../nbs/10g_projects.ipynb #baae1050
 README = """# {name}
 An mlops-nb project: the reference pipeline (ingest, validate, prepare, bias, features, train, evaluate, register,
 score, monitor) on {source}, label `{target}` (positive class `{positive}`). Made by `mlops-nb new` with
@@ -372,12 +372,12 @@ jupyter lab                       # the notebooks open and run
 The stages are the toolkit's (`source: toolkit:NAME` in pipeline.yaml), so upgrading mlops-nb upgrades them.
 """
 
-# %% ../nbs/10g_projects.ipynb #aef3b6a2
+# %% ../nbs/10g_projects.ipynb #725a6550
 def _test_env(rows: int) -> str:
     return ("# A tiny run of the same pipeline, for CI and quick checks: well under a minute.\n"
             f"sample: {min(rows, 2000)}\nn_estimators: 20\ntuning_trials: 3\ncv_folds: 2\nmax_depth: 6\n")
 
-# %% ../nbs/10g_projects.ipynb #132c17b7
+# %% ../nbs/10g_projects.ipynb #c0fbbd02
 def sync_toolkit(root) -> list:
     "Copy the reference project's pipeline, defaults and stage notebooks of the repository at `root` into the package."
     root = Path(root)
@@ -394,16 +394,16 @@ def sync_toolkit(root) -> list:
     shutil.copyfile(root / "env.yaml", TOOLKIT / "env.yaml")
     return sorted(p.relative_to(TOOLKIT.parent).as_posix() for p in TOOLKIT.rglob("*") if p.is_file())
 
-# %% ../nbs/10g_projects.ipynb #a3afe82e
+# %% ../nbs/10g_projects.ipynb #cd99cdfe
 PROJECT_FILES = ("pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "model_tests.yaml", ".gitignore",
                  "README.md", ".github/workflows/pipeline.yml")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-# %% ../nbs/10g_projects.ipynb #b2fae2cd
+# %% ../nbs/10g_projects.ipynb #9f6f7318
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "project"
 
-# %% ../nbs/10g_projects.ipynb #f6326b88
+# %% ../nbs/10g_projects.ipynb #ba97f6c1
 def _refuse_existing(dest: Path, init: bool):
     "A clear error when `dest` cannot take a new project: `new` wants a new or empty folder, `init` no file it writes."
     if not init and dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -412,7 +412,7 @@ def _refuse_existing(dest: Path, init: bool):
         raise ConfigError(f"{dest} already has {', '.join(taken)}: mlops-nb init writes files of those names and "
                           "replaces none; move them away (or make the project in a new folder with mlops-nb new).")
 
-# %% ../nbs/10g_projects.ipynb #9f6cc198
+# %% ../nbs/10g_projects.ipynb #00dccf1c
 def new_project(dest, data, target: str, positive=None, name: str | None = None, query: str = "",
                 copy: bool = False, init: bool = False, notebooks=()) -> tuple:
     """Make a project folder at `dest` (with `init`, in that existing folder) that runs the reference pipeline on
@@ -425,6 +425,9 @@ def new_project(dest, data, target: str, positive=None, name: str | None = None,
     name = name or _slug(dest.name)
     if not NAME.match(name):
         raise ConfigError(f"--name {name!r} must be letters, digits, '-', '_' or '.' (at most 64), e.g. --name churn.")
+    if is_sql(data) and (copy or not query):
+        raise ConfigError(f"--data {data} is a database: give the rows to read with --query 'SELECT ...'"
+                          + (" (--copy copies files only; the database stays where it is)" if copy else "") + ".")
     if not is_sql(data):
         data = Path(data).expanduser().resolve()
         if not glob.has_magic(str(data)) and not data.exists():
@@ -465,7 +468,7 @@ def new_project(dest, data, target: str, positive=None, name: str | None = None,
         shutil.rmtree(tmp, ignore_errors=True)
     return dest, c
 
-# %% ../nbs/10g_projects.ipynb #2f484b13
+# %% ../nbs/10g_projects.ipynb #0856d847
 def _move_into_place(tmp: Path, dest: Path, init: bool):
     "The finished project of folder `tmp` at `dest`: the folder renamed, or (init) its files moved in."
     if not init:
@@ -477,7 +480,7 @@ def _move_into_place(tmp: Path, dest: Path, init: bool):
         (dest / f.relative_to(tmp)).parent.mkdir(parents=True, exist_ok=True)
         os.replace(f, dest / f.relative_to(tmp))
 
-# %% ../nbs/10g_projects.ipynb #107c3274
+# %% ../nbs/10g_projects.ipynb #ac693292
 def _stage_from_notebook(root: Path, notebook):
     "The exploratory `notebook`, copied into the project at `root`, as a stage of its pipeline (not run yet)."
     from mlops_nb.config import Project
@@ -490,7 +493,7 @@ def _stage_from_notebook(root: Path, notebook):
     promote_notebook(Project(root), root / "notebooks" / source.name, re.sub(r"\W+", "_", source.stem).strip("_").lower(),
                      prove=False)
 
-# %% ../nbs/10g_projects.ipynb #0a70dacd
+# %% ../nbs/10g_projects.ipynb #88269cb6
 def describe(c: Contract) -> str:
     "What was inferred, in a few lines for a person to check."
     lines = [f"label {c.target!r}: {c.labels[0]!r} or {c.labels[1]!r}, the model scores {c.positive_class!r}",
@@ -501,7 +504,7 @@ def describe(c: Contract) -> str:
     lines += [f"suggested sensitive attribute (commented in env.yaml): {name}" for name in c.sensitive]
     return "\n".join(lines)
 
-# %% ../nbs/10g_projects.ipynb #3daad5cd
+# %% ../nbs/10g_projects.ipynb #4c387ea5
 def copy_stage(project, name: str, folder: str = "stages") -> Path:
     """Make the toolkit's stage `name` the project's own: its notebook copied into `folder`, and every pipeline file
     that named `toolkit:NAME` pointed at the copy. From then on the copy is the stage; upgrades leave it alone."""
