@@ -96,6 +96,20 @@ def project(built, tmp_path) -> Project:
     return Project(dest)
 
 
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Path:
+    "A fresh virtual environment with the wheel built from this repository, installed by a plain `pip install`."
+    base = tmp_path_factory.mktemp("install")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(base / "dist"), str(REPO)],
+                   check=True, capture_output=True)
+    wheel, = (base / "dist").glob("mlops_nb-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True)
+    pip = subprocess.run([str(base / "venv/bin/python"), "-m", "pip", "install", "--quiet", str(wheel)],
+                         capture_output=True, text=True, timeout=1200)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    return base / "venv"
+
+
 def free_port() -> int:
     "A free TCP port on loopback."
     with socket.socket() as s:
