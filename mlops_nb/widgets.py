@@ -104,11 +104,12 @@ def stage_help(project: Project) -> dict:
     found = {}
     tasks = [t for name in pipeline.pipeline_files(project) for t in pipeline.pipeline_tasks(project, name)]
     for task in tasks:  # every pipeline's stages
-        source = project.path(task["source"])
+        source = pipeline.stage_source(project, task["source"], f"Stage {task['name']!r}")
         if not source.is_file():
             continue
-        env_name = {k: m.group(1) for k, v in (task.get("params") or {}).items()
-                    if isinstance(v, str) and (m := pipeline.PLACEHOLDER.match(v))}
+        given = task.get("params")  # none: the parameters the cell declares, by their own names
+        env_name = {n: n for n in pipeline.declared_parameters(source)} if given is None else {
+            k: m.group(1) for k, v in given.items() if isinstance(v, str) and (m := pipeline.PLACEHOLDER.match(v))}
         for cell in pipeline.notebook_code(source, tag="parameters"):
             for line in cell.splitlines():
                 if (m := _TYPED.match(line)) and m.group(1) in env_name and m.group(2).strip():
