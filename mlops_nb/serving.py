@@ -12,6 +12,7 @@ __all__ = ['NUMBER', 'STRING', 'BOOLEAN', 'ANY', 'FORMATS', 'PARAMS', 'JSON', 'C
 # %% ../nbs/08a_serving.ipynb #ebe636e2
 import asyncio
 import csv
+import functools
 import hmac
 import io
 import json
@@ -101,8 +102,9 @@ def _from_records(records: list, key: str) -> dict:
     names = list(dict.fromkeys(c for r in records for c in r))
     if set(map(len, records)) - {len(names)}:  # a row lacking a column would be scored as if its value were null
         i, row = next((i, r) for i, r in enumerate(records) if len(r) != len(names))
-        raise RequestError(f"`{key}` row {i} lacks the column(s) {_names(c for c in names if c not in row)}: give every "
-                           "row every column (null for a missing value).")
+        lacking = _names(c for c in names if c not in row)
+        raise RequestError(f"`{key}` row {i} lacks the column(s) {lacking}: give every row every column (null for a "
+                           "missing value).")
     return {c: [r[c] for r in records] for c in names}
 
 
@@ -167,8 +169,8 @@ def _json_columns(body: bytes) -> dict:
                        "({column: [values]}).")
 
 
-_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-                 "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})  # the texts pandas.read_csv takes for a missing value
+_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                 "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})  # what pandas.read_csv takes for missing
 
 
 def _csv_rows(body: bytes) -> tuple:
@@ -225,14 +227,21 @@ def _to_number(column: str, values: list) -> list:
         try:
             out.append(None if v is None else _number(v))
         except ValueError:
-            raise RequestError(f"Column {_short(column, 60)!r} row {i}: {_short(repr(v), 60)} is not a number.") from None
+            raise RequestError(f"Column {_short(column, 60)!r} row {i}: {_short(repr(v), 60)} is not a "
+                               "number.") from None
     return out
+
+
+def _too_large(values: list) -> bool:
+    try:
+        return max(values) >= _FLOAT_LIMIT or min(values) <= -_FLOAT_LIMIT
+    except TypeError:  # None (missing values) among them
+        return _too_large([v for v in values if v is not None]) if any(v is not None for v in values) else False
 
 
 def _check_finite(column: str, values: list, types: set):
     "A RequestError naming the first infinite number of a column (`Infinity`, `1e400`, `inf`, a too large integer)."
-    if math.inf in values or -math.inf in values or (
-            int in types and any(type(v) is int and not -_FLOAT_LIMIT < v < _FLOAT_LIMIT for v in values)):
+    if (float in types and (math.inf in values or -math.inf in values)) or (int in types and _too_large(values)):
         i, v = next((i, v) for i, v in enumerate(values)
                     if v is not None and v == v and not -_FLOAT_LIMIT < v < _FLOAT_LIMIT)  # NaN: missing
         raise RequestError(f"Column {_short(column, 60)!r} row {i}: {_short(str(v), 30)} is not a finite number: send "
@@ -282,9 +291,11 @@ def parse_request(body: bytes, content_type: str | None, kinds: dict) -> tuple:
     mime, _, rest = (content_type or "").partition(";")
     mime, charset = mime.strip().lower(), rest.strip().lower()
     if mime not in (JSON, CSV):
-        raise RequestError(f"Content type {_short(content_type or '(none)', 100)!r} is not supported: send {JSON} or {CSV}.", 415)
+        raise RequestError(f"Content type {_short(content_type or '(none)', 100)!r} is not supported: send {JSON} or "
+                           f"{CSV}.", 415)
     if charset and charset.replace(" ", "") not in ("charset=utf-8", "charset=utf8"):
-        raise RequestError(f"Content type parameter {_short(rest.strip(), 100)!r} is not supported: only charset=utf-8.", 415)
+        raise RequestError(f"Content type parameter {_short(rest.strip(), 100)!r} is not supported: only "
+                           "charset=utf-8.", 415)
     if not body.strip():
         raise RequestError("The body is empty: send the rows to score.")
     columns = _json_columns(body) if mime == JSON else _csv_columns(body)
@@ -668,9 +679,9 @@ def _check_port(host: str, port: int):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
         try:
             s.bind((host, port))
-        except OSError as e:
-            raise ConfigError(f"Cannot listen on {host}:{port} ({e.strerror or e}): choose another --port or "
-                              "--host.") from None
+        except (OSError, ValueError, TypeError) as e:  # in use, not ours, no such address; a NUL in the host
+            reason = getattr(e, "strerror", None) or e
+            raise ConfigError(f"Cannot listen on {host}:{port} ({reason}): choose another --port or --host.") from None
 
 # %% ../nbs/08a_serving.ipynb #5e7c0a12
 def check_serve_settings(port: int, workers: int, reload_seconds: float, max_bytes: int, read_timeout: float,
@@ -698,12 +709,8 @@ _BUSY_BODY = json.dumps({"error_code": "TEMPORARILY_UNAVAILABLE",
                          "message": "Too many open connections: try again in a moment."}).encode()
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
          b"Content-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))
-_GUARDED = []  # the protocol class, made on first use (uvicorn is imported only to serve)
-
-
+@functools.cache  # made on first use: uvicorn is imported only to serve
 def _guarded_class():
-    if _GUARDED:
-        return _GUARDED[0]
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class Guarded(H11Protocol):
@@ -713,25 +720,32 @@ def _guarded_class():
 
         def connection_made(self, transport):
             super().connection_made(transport)
+            self.waiters = vars(self.server_state).setdefault("mlops_nb_waiters", {})  # awaiting headers, oldest first
             if len(self.connections) > self.max_connections:
-                transport.write(_BUSY)
-                transport.close()
-            else:
-                self.await_headers()
+                if not self.waiters:  # every connection is busy with a request: no room
+                    transport.write(_BUSY)
+                    transport.close()
+                    return
+                oldest = next(iter(self.waiters))  # the longest waiting for a request makes room for this one
+                oldest.stop_waiting()
+                oldest.transport.close()
+            self.await_headers()
 
         def await_headers(self):
             "Close the connection unless the next request's headers arrive within `read_timeout` seconds."
             self.stop_waiting()
             self.waiting = self.cycle  # the request before the one awaited (None on a new connection)
             self.deadline = self.loop.call_later(self.read_timeout, self.too_slow)
+            self.waiters[self] = None
 
         def stop_waiting(self):
             if self.deadline is not None:
                 self.deadline.cancel()
                 self.deadline = None
+                self.waiters.pop(self, None)
 
         def too_slow(self):
-            self.deadline = None
+            self.stop_waiting()
             if self.cycle is self.waiting and not self.transport.is_closing():  # headers (or the last body) still due
                 self.transport.close()
 
@@ -750,13 +764,13 @@ def _guarded_class():
             self.stop_waiting()
             super().connection_lost(exc)
 
-    _GUARDED.append(Guarded)
     return Guarded
 
 
 def guarded_protocol(read_timeout: float = READ_TIMEOUT, max_connections: int = MAX_CONNECTIONS, **uvicorn_args):
     """An HTTP connection for uvicorn (`http=functools.partial(guarded_protocol, ...)`) that closes a client taking over
-    `read_timeout` seconds to send a request's headers, and answers 503 to connections over `max_connections`."""
+    `read_timeout` seconds to send a request's headers; over `max_connections`, a new connection closes the one waiting
+    longest for a request, or is answered 503 when all are busy."""
     protocol = _guarded_class()(**uvicorn_args)
     protocol.read_timeout, protocol.max_connections = read_timeout, max_connections
     return protocol
@@ -788,9 +802,10 @@ def serve(project: Project, name: str | None = None,  # registered model; defaul
     import shutil
     import tempfile
     metrics_dir = tempfile.mkdtemp(prefix="mlops-nb-metrics-")
+    settings = dict(model=name, alias=alias, reload_seconds=reload_seconds, max_bytes=max_bytes,
+                    read_timeout=read_timeout)
     os.environ.update({"MLOPS_NB_ROOT": str(project.root), "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-                       **{ENV_SETTINGS[k]: str(v) for k, v in dict(model=name, alias=alias, reload_seconds=reload_seconds,
-                                                                   max_bytes=max_bytes, read_timeout=read_timeout).items()}})
+                       **{ENV_SETTINGS[k]: str(v) for k, v in settings.items()}})
     try:
         uvicorn.run("mlops_nb.serving:app_from_env", factory=True, workers=workers, **options)
     finally:
