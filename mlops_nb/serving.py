@@ -260,9 +260,9 @@ def check_columns(kinds: dict, columns: dict, from_csv: bool = False) -> int:
     missing = [c for c in kinds if c not in columns]
     extra = [c for c in columns if c not in kinds]
     if missing or extra:
-        raise RequestError("; ".join(([f"Missing column(s) {_names(missing)}"] if missing else []) +
-                                     ([f"{'u' if missing else 'U'}nexpected column(s) {_names(extra)}"] if extra else [])) +
-                           f". The model takes exactly the columns {_names(kinds, 50)}.")
+        problems = ([f"Missing column(s) {_names(missing)}"] if missing else []) + \
+            ([f"{'u' if missing else 'U'}nexpected column(s) {_names(extra)}"] if extra else [])
+        raise RequestError(f"{'; '.join(problems)}. The model takes exactly the columns {_names(kinds, 50)}.")
     for c, kind in kinds.items():
         if kind == NUMBER and from_csv:
             columns[c] = _to_number(c, columns[c])
@@ -437,7 +437,7 @@ class RegistrySource:
 TOKEN_ENV = "MLOPS_NB_SERVE_TOKEN"
 MAX_BYTES = 5 * 1024 * 1024
 READ_TIMEOUT = 30.0  # seconds a client has to send a request's headers, and again its body
-MAX_CONNECTIONS = 1000  # open connections per worker process; more are answered 503 and closed
+MAX_CONNECTIONS = 1000  # open connections per worker process (see guarded_protocol)
 _ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_LIMIT_EXCEEDED",
                 415: "BAD_REQUEST", 500: "INTERNAL_ERROR"}
 
@@ -591,6 +591,10 @@ def create_app(source, log_folder,  # a RegistrySource (or like it); where the p
         served = reloader.served  # this request's model to the end, whatever reloads meanwhile
         if not authorized(request):
             return unauthorized(request_id)
+        encoding = request.headers.get("content-encoding")
+        if encoding and encoding.strip().lower() != "identity":
+            raise RequestError(f"Content-Encoding {_short(encoding, 60)!r} is not supported: send the body "
+                               "uncompressed.", 415)
         body = await _read_body(request, max_bytes, read_timeout)
         columns, n = parse_request(body, request.headers.get("content-type"), served.kinds)
         try:

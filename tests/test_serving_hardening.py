@@ -260,6 +260,7 @@ def test_bad_requests_of_every_kind_get_a_4xx_naming_the_problem(server):
         ("records: a row lacks a column", json.dumps({"dataframe_records": [rows[0], {
             k: v for k, v in rows[1].items() if k != "Age"}]}), JSON, 400, "row 1 lacks the column(s) ['Age']"),
         ("wrong content type", good, "text/plain", 415, "not supported"),
+        ("gzip", b"\x1f\x8b\x08\x00", JSON, 415, "Content-Encoding 'gzip' is not supported"),
         ("no content type", good, "", 415, "not supported"),
         ("form content type", good, "application/x-www-form-urlencoded", 415, "not supported"),
         ("JSON not UTF-8", good.replace('"Job"', '"J\xf6b"').encode("latin-1"), JSON, 400, "not UTF-8"),
@@ -283,9 +284,9 @@ def test_bad_requests_of_every_kind_get_a_4xx_naming_the_problem(server):
         ("instances of scalars", json.dumps({"instances": [[1, 2]]}), JSON, 400, "must be a list of objects"),
         ("a request id of 10 kB", good, JSON, 400, "X-Request-ID header is 10000 characters"),
     ]
+    headers = {"a request id of 10 kB": {"X-Request-ID": "r" * 10_000}, "gzip": {"Content-Encoding": "gzip"}}
     for what, body, content_type, status, expected in cases:
-        extra = {"X-Request-ID": "r" * 10_000} if "request id" in what else {}
-        message = rejected(url, body, content_type, status, **extra)
+        message = rejected(url, body, content_type, status, **headers.get(what, {}))
         assert expected in message, (what, message)
     chunked = requests.post(f"{url}/invocations", data=iter([b" " * 1024 * 1024] * 6),  # 6 MB chunked, no length
                             headers={"Content-Type": JSON, **AUTH}, timeout=30)
