@@ -47,8 +47,8 @@ def registration_tags(run: dict, verdict: Verdict, lineage: dict, require_approv
 
 def registered_version(project: Project, name: str, run_id: str, evaluation_key: str):
     "The version of `name` registered before from run `run_id` with the same evaluation (complete or not), or None."
-    found = [mv for mv in client(project).search_model_versions(f"name='{name}' and run_id='{run_id}'")
-             if mv.tags.get("evaluation_key") == evaluation_key]
+    found = [mv for mv in client(project).search_model_versions(f"run_id='{run_id}'")  # a name may hold quotes
+             if mv.name == name and mv.tags.get("evaluation_key") == evaluation_key]
     return min(found, key=lambda mv: int(mv.version), default=None)
 
 
@@ -79,7 +79,8 @@ def register(project: Project, name: str, run: dict, verdict: Verdict, lineage: 
 def _audit_order(key: str) -> tuple:
     "Sort key of an audit tag: the counters `audit.NNNNN` of older registries first, then `audit.<ns>-<random>`."
     stamp = key.removeprefix("audit.")
-    return (0, int(stamp), "") if stamp.isdigit() else (1, int(stamp.partition("-")[0] or 0), stamp)
+    head = stamp.partition("-")[0]
+    return (0, int(stamp), "") if stamp.isdigit() else (1, int(head) if head.isdigit() else 0, stamp)
 
 
 def _audit_key(tags: dict) -> str:
@@ -88,9 +89,21 @@ def _audit_key(tags: dict) -> str:
     return f"audit.{max(time.time_ns(), last + 1):019d}-{secrets.token_hex(4)}"
 
 
+def _entry(key: str, value: str) -> dict:
+    "One audit entry; a tag that is not one (edited by hand, cut short) is shown as such instead of failing."
+    try:
+        entry = json.loads(value)
+        if isinstance(entry, dict) and {"alias", "to", "reason"} <= entry.keys():
+            return entry
+    except ValueError:
+        pass
+    return {"time": None, "who": None, "alias": None, "from": None, "to": None,
+            "reason": f"unreadable audit tag {key}: {value[:60]!r}"}
+
+
 def audit_entries(tags: dict) -> list:
     "The audit entries in a registered model's `tags`, oldest first."
-    return [json.loads(tags[k]) for k in sorted((k for k in tags if k.startswith("audit.")), key=_audit_order)]
+    return [_entry(k, tags[k]) for k in sorted((k for k in tags if k.startswith("audit.")), key=_audit_order)]
 
 
 def audit_log(project: Project, name: str) -> pd.DataFrame:
@@ -123,8 +136,17 @@ def _tickets(c, name: str, seen: dict) -> dict:
         if key.startswith("lock."):
             if seen.get(key, (None,))[0] != value:
                 seen[key] = (value, now)
-            live[key] = json.loads(value)["n"] if now - seen[key][1] < LEASE_SECONDS else "dead"
+            live[key] = _ticket_number(value) if now - seen[key][1] < LEASE_SECONDS else "dead"
     return live
+
+
+def _ticket_number(value: str):
+    "The number a lock ticket holds (None while its writer chooses one), or 'dead' for a tag that is not a ticket."
+    try:
+        n = json.loads(value)["n"]
+    except (ValueError, TypeError, KeyError):
+        return "dead"
+    return n if n is None or type(n) is int else "dead"
 
 
 @contextmanager
@@ -214,13 +236,13 @@ def move_alias(project: Project, name: str, alias: str, version: int, who: str, 
 def finish_move(project: Project, name: str, alias: str, version: int, who: str, reason: str):
     "`move_alias`, unless the audit log has this move already (a registration interrupted, being finished)."
     with alias_lock(project, name):
-        now, tags = _current(project, name, alias)
-        logged = [e for e in audit_entries(tags) if e["alias"] == alias]
+        model = _registered(project, name)
+        logged = [e for e in audit_entries(model.tags) if e["alias"] == alias]
         done = [e for e in logged if (e["to"], e["who"], e["reason"]) == (int(version), who, reason)]
         if not done:
             _move(project, name, alias, version, who, reason)
-        elif done[-1] is logged[-1] and now != int(version):  # logged, then stopped before the alias moved
-            client(project).set_registered_model_alias(name, alias, str(version))
+        elif done[-1] is logged[-1] and str((model.aliases or {}).get(alias)) != str(version):
+            client(project).set_registered_model_alias(name, alias, str(version))  # logged, then stopped before it
 
 
 def _registered(project: Project, name: str):
