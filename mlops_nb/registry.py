@@ -72,7 +72,8 @@ def register(project: Project, name: str, run: dict, verdict: Verdict, lineage: 
         if promoted:
             finish_move(project, name, CHAMPION, version, "pipeline", "gates passed")
         c.set_model_version_tag(name, str(version), COMPLETE, "complete")  # last: the registration is whole
-    return {"name": name, "version": version, "champion": promoted,
+    champion = str((_registered(project, name).aliases or {}).get(CHAMPION)) == str(version)  # now, if resumed
+    return {"name": name, "version": version, "champion": champion,
             "awaiting_approval": verdict.passed and require_approval, "resumed": resumed}
 
 # %% ../nbs/07_registry.ipynb #5c52dc29
@@ -153,6 +154,8 @@ def _ticket_number(value: str):
 def _tag_lock(project: Project, name: str, timeout: float = 120.0):
     "Mutual exclusion of the writers of `name` that share only the registry: the bakery algorithm on tags `lock.<id>`."
     c, me, seen = client(project), f"lock.{secrets.token_hex(8)}", {}
+    _registered(project, name)  # a clear error for a model that does not exist
+
     def ticket(n):
         c.set_registered_model_tag(name, me, json.dumps({"n": n, "renewed": secrets.token_hex(4)}))
         return time.monotonic()
