@@ -286,3 +286,18 @@ def test_kill_9_during_register_then_rerun(project):
     assert int(c.get_model_version_by_alias(NAME, "challenger").version) == 2
     entries = audit_entries(c.get_registered_model(NAME).tags)
     assert [e["to"] for e in entries if e["alias"] == "challenger"] == [1, 2], entries
+
+
+def test_promote_waits_for_a_pipeline_run_in_progress(project, embedded):
+    "While a run holds the project's run lock (its register stage may be moving aliases), a person's promote waits."
+    from mlops_nb.config import run_lock
+    v2, = add_versions(project, 1)
+    with run_lock(lib(project)):
+        proc = subprocess.Popen([str(CLI), "promote", NAME, str(v2), "--by", "ana", "--reason", "later"],
+                                cwd=project.root, env=project.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(8)  # long enough for the command to start and reach the lock
+        assert proc.poll() is None and project.champion() == 1
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "waiting for another run" in err, (out, err)
+    assert project.champion() == v2
