@@ -301,3 +301,27 @@ def test_promote_waits_for_a_pipeline_run_in_progress(project, embedded):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "waiting for another run" in err, (out, err)
     assert project.champion() == v2
+
+
+def test_promote_beside_a_run_in_another_thread_of_the_same_process(project, embedded):
+    "The registry view promotes in the kernel whose run form's thread holds the run lock: no wait for itself, no error."
+    from mlops_nb.config import run_lock
+    from mlops_nb.registry import promote
+    v2, = add_versions(project, 1)
+    held, release = threading.Event(), threading.Event()
+
+    def pipeline_run():
+        with run_lock(lib(project)):
+            held.set()
+            release.wait(60)
+    t = threading.Thread(target=pipeline_run)
+    t.start()
+    assert held.wait(30)
+    try:
+        promote(lib(project), NAME, v2, "ana", "from the registry view")
+        assert project.champion() == v2
+    finally:
+        release.set()
+        t.join(30)
+    promote(lib(project), NAME, 1, "ana", "after the run")  # the run lock was released whole
+    assert project.champion() == 1
