@@ -216,8 +216,18 @@ def _current(project: Project, name: str, alias: str) -> tuple:
     return now, tags
 
 
+def _said(who: str, text: str, what: str = "--reason", limit: int = 2000):
+    "Check the `who` and `text` of an audit entry: someone named, and a text the registry can hold."
+    if not str(who).strip():
+        raise RegistryError("--by must name who is doing this, e.g. --by ana: the audit log records it.")
+    if len(str(text)) > limit:
+        raise RegistryError(f"{what} is {len(str(text))} characters long: keep it under {limit} (link to a document "
+                            "for more).")
+
+
 def _move(project: Project, name: str, alias: str, version: int, who: str, reason: str, kind: str = "move"):
     "Log the move, point `alias` at `version` and read it back (the caller holds `alias_lock`)."
+    _said(who, reason)
     c = client(project)
     for _ in range(3):
         before, tags = _current(project, name, alias)
@@ -284,6 +294,7 @@ def promote(project: Project, name: str, version: int, who: str, reason: str, ov
 
 def approve(project: Project, name: str, version: int, who: str, note: str) -> bool:
     "Record an approval of `version`; it becomes champion if it passed its gates. Whether it did."
+    _said(who, note, "--note")
     with _between_runs(project):
         mv = model_version(project, name, version)
         c = client(project)

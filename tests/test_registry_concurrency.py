@@ -325,3 +325,14 @@ def test_promote_beside_a_run_in_another_thread_of_the_same_process(project, emb
         t.join(30)
     promote(lib(project), NAME, 1, "ana", "after the run")  # the run lock was released whole
     assert project.champion() == 1
+
+
+def test_bad_governance_input_is_one_clear_line_and_moves_nothing(project):
+    assert "--by must name who" in project.fails("promote", NAME, "1", "--by", " ", "--reason", "x")
+    assert "--reason is 5000 characters long" in project.fails("promote", NAME, "1", "--by", "a", "--reason", "x" * 5000)
+    assert "--note is 3000 characters long" in project.fails("approve", NAME, "1", "--by", "a", "--note", "x" * 3000)
+    assert "No registered model named 'nope'" in project.fails("rollback", "nope", "--by", "a", "--reason", "b")
+    assert "no version 7" in project.fails("promote", NAME, "7", "--by", "a", "--reason", "b")
+    c = project.registry()
+    assert [m["reason"] for m in champion_moves(c.get_registered_model(NAME).tags)] == ["gates passed"]
+    assert "approved_by" not in c.get_model_version(NAME, "1").tags
