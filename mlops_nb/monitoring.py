@@ -645,7 +645,7 @@ def report_html(result: Monitoring) -> str:
 
 def write_report(project: Project, result: Monitoring, path=None) -> Path:
     "Write the HTML report of `result` (default: data/monitoring/report.html); its path."
-    path = project.path(path) if path else project.data / "monitoring" / "report.html"
+    path = project.path(path) if path else report_path(project)
     with atomic_path(path) as tmp:
         tmp.write_text(report_html(result))
     return path

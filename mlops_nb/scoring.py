@@ -45,7 +45,7 @@ def _explain(project: Project, name: str, alias: str | None):
 
 
 def find_version(project: Project, name: str, alias: str = CHAMPION, version: int | None = None):
-    "The registry's record of the version `alias` (or `version`) of `name` is; an error names the models and aliases."
+    "The registry's record of the version `alias` of `name` points at (or `version`); errors name what exists instead."
     try:
         return alias_model_version(project, name, alias) if version is None else model_version(project, name, version)
     except RegistryError:
