@@ -303,7 +303,8 @@ def feedback(project: Project, path, target: str | None = None, labels: list | N
     target, labels = target or params["target"], labels or params["labels"]
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} does not exist: give the CSV of request_id, row (optional) and {target} (or label).")
+        raise DataError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}: give the CSV of request_id, row "
+                        f"(optional) and {target} (or label).")
     from mlops_nb.scoring import readable
     with readable(path, f"a CSV of request_id, row (optional) and {target} (or label)"):
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
@@ -569,7 +570,8 @@ def _batch(project: Project, source, name: str, version: int) -> pd.DataFrame:
     from mlops_nb.data import read_table
     path = project.path(source)
     if not path.is_file():
-        raise DataError(f"{path} does not exist: give a CSV or Parquet file of model inputs to --batch.")
+        raise DataError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}: give a CSV or Parquet file of "
+                        "model inputs to --batch.")
     df = read_table(path)
     if "score" not in df.columns:  # rows the model cannot score count for drift and quality, without a score
         from mlops_nb.scoring import load_model, score_checked

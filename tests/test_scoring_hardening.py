@@ -131,6 +131,11 @@ def test_a_folder_as_input_is_refused(files):
     (files.root / "batches").mkdir()
     with pytest.raises(DataError, match="is a folder: give one CSV or Parquet file"):
         files.score("batches", "out.csv")
+    from mlops_nb.monitoring import feedback, monitor
+    with pytest.raises(DataError, match="batches is a folder: give the CSV of request_id"):
+        feedback(Project(files.root), files.root / "batches", "Status", ["good", "bad"])
+    with pytest.raises(DataError, match="batches is a folder: give a CSV or Parquet file of model inputs"):
+        monitor(Project(files.built.root), source=files.root / "batches")
 
 
 def test_bad_files_through_the_cli_exit_2_with_one_line(project):
