@@ -34,8 +34,9 @@ def _explain(project: Project, name: str, alias: str | None):
     "Raise a RegistryError naming the models (or the aliases of `name`) that exist, when `name` (or `alias`) is none of them."
     names = _model_names(project)
     if names is not None and name not in names:
-        raise RegistryError(f"No registered model named {name!r}: the registry has "
-                            f"{', '.join(names) or 'none yet (run the pipeline: mlops-nb run)'}. Give one of them "
+        what = f"no version with alias {alias!r}" if alias is not None else "no such version"
+        raise RegistryError(f"Model {name!r} has {what}: no model of that name is registered (the registry has "
+                            f"{', '.join(names) or 'none yet: run the pipeline, mlops-nb run'}). Give one of them "
                             "(--model NAME).")
     aliases = _registered(project, name).aliases or {}  # a registry that cannot be reached says so here
     if alias is not None and alias not in aliases:

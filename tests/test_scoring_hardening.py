@@ -199,7 +199,7 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next_one(files):
 def test_unknown_model_or_alias_names_what_exists(project):
     batch(project, 5).to_csv(project.root / "in.csv", index=False)
     err = project.fails("score", "in.csv", "out.csv", "--model", "credit-rsk")
-    assert "No registered model named 'credit-rsk': the registry has credit-risk" in err
+    assert "no model of that name is registered (the registry has credit-risk)" in err
     from mlops_nb.monitoring import monitor
     with pytest.raises(RegistryError, match=r"has no version with alias 'Champion': its aliases are challenger \(v1\), "
                                             r"champion \(v1\)"):
