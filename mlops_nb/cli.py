@@ -88,6 +88,34 @@ def _show(df):
         print(df.to_string(index=False) if len(df) else "(none)")
 
 
+class _LibraryDefault:
+    "The default of parameter `param` of library function `func` ('module.function'), read when the help shows it."
+
+    def __init__(self, func: str, param: str):
+        self.func, self.param = func, param
+
+    def value(self):
+        import importlib
+        import inspect
+        module, _, name = self.func.rpartition(".")
+        return inspect.signature(getattr(importlib.import_module(f"mlops_nb.{module}"), name)).parameters[self.param].default
+
+    def __str__(self):
+        return str(self.value())
+
+
+def _library_option(parser, flag: str, func: str, help: str, **kw):
+    "An option of `parser` that defaults to what library function `func` does: absent unless given, the default in the help."
+    action = parser.add_argument(flag, default=argparse.SUPPRESS, help=f"{help} (default: %(library_default)s)", **kw)
+    action.library_default = _LibraryDefault(func, action.dest)  # imported only to show the help: commands start fast
+    return action
+
+
+def _given(args, *names) -> dict:
+    "The options among `names` given on the command line, for the library function that defaults the others."
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
 def _pipeline(parser):
     parser.add_argument("--pipeline", metavar="NAME", help="the pipeline of pipeline.NAME.yaml (default: pipeline.yaml)")
 
@@ -286,8 +314,8 @@ def cmd_score(args):
     "Score a CSV or Parquet file with a registered model (champion by default), in chunks; rejected rows to a file."
     from mlops_nb.scoring import score_file
     from pathlib import Path
-    s = score_file(project(), Path(args.input).resolve(), Path(args.output).resolve(), args.model, args.alias,
-                   args.chunk_rows)  # paths as the shell means them: from the current folder
+    s = score_file(project(), Path(args.input).absolute(), Path(args.output).absolute(), args.model,
+                   force=args.force, **_given(args, "alias", "chunk_rows"))  # paths from the current folder, as typed
     print(f"{s['scored']} of {s['rows']} rows scored by {s['model_name']} v{s['model_version']} in {s['seconds']:.1f} s "
           f"-> {s['output']}")
     if s["rejected"]:
@@ -306,14 +334,16 @@ def cmd_feedback(args):
 
 def cmd_monitor(args):
     "Check the prediction log (or a batch) for drift, data quality and live performance; report, log the alerts."
-    from mlops_nb.monitoring import monitor, write_report
-    p = project()
     from pathlib import Path
-    r = monitor(p, args.model, args.alias, args.batch and Path(args.batch).resolve(), args.since)
+    from mlops_nb.monitoring import alert_log, monitor, report_path
+    p = project()
+    r = monitor(p, args.model, source=args.batch and Path(args.batch).absolute(), since=args.since,
+                report=report_path(p), **_given(args, "alias"))
     print(r.summary())
-    _show(r.features.drop(columns=["test", "statistic"]).round(4))
-    print(f"report: {write_report(p, r).relative_to(p.root)}" + (f"; alerts appended to "
-          f"{(p.data / 'monitoring' / 'alerts.jsonl').relative_to(p.root)}" if r.alerts else ""))
+    if r.rows:  # else nothing was checked: no report, no alert
+        _show(r.features.drop(columns=["test", "statistic"]).round(4))
+        print(f"report: {report_path(p).relative_to(p.root)}" +
+              (f"; alerts appended to {alert_log(p).relative_to(p.root)}" if r.alerts else ""))
 
 
 def cmd_schema_infer(args):
@@ -355,7 +385,7 @@ def cmd_features_show(args):
 def cmd_serve(args):
     "Serve a registered model over HTTP (MLflow's scoring protocol), picking up a new champion without a restart."
     from mlops_nb.serving import serve
-    serve(project(), args.model, args.alias, args.host, args.port, args.workers, args.reload_seconds, args.max_bytes)
+    serve(project(), args.model, **_given(args, "alias", "host", "port", "workers", "reload_seconds", "max_bytes"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -453,8 +483,9 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("input", help="a CSV or Parquet file of rows to score")
     score.add_argument("output", help="the scored rows: .csv or .parquet (rejects beside it: <stem>.rejects.csv)")
     score.add_argument("--model", metavar="NAME", help="registered model (default: model_name of env.yaml)")
-    score.add_argument("--alias", default="champion", help="the model version's alias (default: champion)")
-    score.add_argument("--chunk-rows", type=int, default=100_000, metavar="N", help="rows scored at a time")
+    _library_option(score, "--alias", "scoring.score_file", "the model version's alias")
+    _library_option(score, "--chunk-rows", "scoring.score_file", "rows scored at a time", type=int, metavar="N")
+    score.add_argument("--force", action="store_true", help="replace an existing output (and its rejects file)")
     score.set_defaults(func=cmd_score)
     fb = sub.add_parser("feedback", help=cmd_feedback.__doc__, description=cmd_feedback.__doc__)
     fb.add_argument("labels", help="CSV with request_id, row (optional, default 0) and the label (target name or label)")
@@ -462,7 +493,7 @@ def parser() -> argparse.ArgumentParser:
     mon = sub.add_parser("monitor", help=cmd_monitor.__doc__, description=cmd_monitor.__doc__)
     mon.add_argument("--batch", metavar="FILE", help="check this CSV or Parquet file instead of the prediction log")
     mon.add_argument("--model", metavar="NAME", help="registered model (default: model_name of env.yaml)")
-    mon.add_argument("--alias", default="champion", help="the version whose reference profile is used (default: champion)")
+    _library_option(mon, "--alias", "monitoring.monitor", "the version whose reference profile is used")
     mon.add_argument("--since", metavar="DATE", help="only predictions logged since this date or time (ISO 8601)")
     mon.set_defaults(func=cmd_monitor)
 
@@ -486,14 +517,14 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help=cmd_serve.__doc__, description=cmd_serve.__doc__ + " Set $MLOPS_NB_SERVE_TOKEN "
                            "to require 'Authorization: Bearer <token>'.")
     serve.add_argument("--model", metavar="NAME", help="registered model (default: model_name of env.yaml)")
-    serve.add_argument("--alias", default="champion", help="the alias to serve and follow (default: champion)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
-    serve.add_argument("--reload-seconds", type=float, default=5.0, metavar="S",
-                       help="how often the alias is checked for a new version (default: 5; 0: never)")
-    serve.add_argument("--max-bytes", type=int, default=5 * 1024 * 1024, metavar="N",
-                       help="request bodies longer than this get 413 (default: 5 MB)")
+    _library_option(serve, "--alias", "serving.serve", "the alias to serve and follow")
+    _library_option(serve, "--host", "serving.serve", "address to listen on")
+    _library_option(serve, "--port", "serving.serve", "port to listen on", type=int)
+    _library_option(serve, "--workers", "serving.serve", "worker processes", type=int)
+    _library_option(serve, "--reload-seconds", "serving.serve", "how often the alias is checked for a new version, "
+                    "in seconds (0: never)", type=float, metavar="S")
+    _library_option(serve, "--max-bytes", "serving.serve", "request bodies longer than this many bytes get 413",
+                    type=int, metavar="N")
     serve.set_defaults(func=cmd_serve)
     _project_commands(sub)
     return top

@@ -5,16 +5,17 @@
 # %% auto #0
 __all__ = ['MISSING', 'PROFILE_PATH', 'EPS', 'DRIFT_COLUMNS', 'LOG_COLUMNS', 'PERFORMANCE_DIGITS', 'ALERT_KINDS', 'THRESHOLDS',
            'bin_counts', 'numeric_profile', 'categorical_profile', 'profile', 'log_profile', 'reference_profile', 'psi',
-           'ks_from_counts', 'numeric_drift', 'categorical_drift', 'drift_report', 'drift_plot', 'prediction_log_files',
-           'read_prediction_log', 'write_prediction_log', 'feedback', 'read_feedback', 'live_performance',
-           'drift_by_period', 'drift_over_time_plot', 'decide_alerts', 'alert_log', 'append_alerts', 'read_alerts',
-           'post_alerts', 'Monitoring', 'monitor', 'prediction_drift_plot', 'performance_plot', 'report_html',
-           'write_report']
+           'ks_from_counts', 'numeric_drift', 'categorical_drift', 'drift_report', 'drift_plot', 'since_time',
+           'prediction_log_files', 'read_prediction_log', 'write_prediction_log', 'feedback', 'read_feedback',
+           'live_performance', 'drift_by_period', 'drift_over_time_plot', 'decide_alerts', 'alert_log', 'report_path',
+           'append_alerts', 'read_alerts', 'post_alerts', 'Monitoring', 'monitor', 'prediction_drift_plot',
+           'performance_plot', 'report_html', 'write_report', 'record']
 
 # %% ../nbs/09_monitoring.ipynb #eea360e2
 import json
 import os
 import urllib.request
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from .config import DataError, Project, RegistryError, atomic_path, load_params
-from .registry import CHAMPION, alias_version, client, model_version
+from .registry import CHAMPION, client, model_version
 
 # %% ../nbs/09_monitoring.ipynb #ef4fe73f
 MISSING = "<missing>"  # the category of missing values
@@ -199,14 +200,33 @@ def drift_plot(report: pd.DataFrame, psi_threshold: float = 0.2):
 LOG_COLUMNS = ["request_id", "row", "time", "model_name", "model_version", "latency_ms", "prediction", "score"]
 
 
+def since_time(since) -> pd.Timestamp | None:
+    "`since` (a date or time, ISO 8601; UTC unless it says otherwise) as a UTC time, or a DataError showing the format."
+    if since is None:
+        return None
+    try:
+        t = pd.Timestamp(since)
+    except (ValueError, TypeError):
+        t = pd.NaT
+    if pd.isna(t):
+        raise DataError(f"--since {since!r} is not a date or time: give one in ISO 8601, e.g. 2026-03-01 or "
+                        "2026-03-01T08:00:00Z.")
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def prediction_log_files(project: Project, since=None) -> list:
     "The prediction log files, oldest day first (from the day of `since` on, when given)."
-    day = None if since is None else pd.Timestamp(since).date().isoformat()
+    day = None if since is None else since_time(since).date().isoformat()
     return [f for f in sorted((project.data / "predictions").glob("*/*.jsonl")) if day is None or f.parent.name >= day]
 
 
-def _log_records(path: Path) -> list:
-    text = path.read_text()
+def _log_records(path: Path, name: str | None = None) -> list:
+    "The records of a prediction log file (those of model `name`, when given)."
+    try:
+        text = path.read_bytes().decode()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): it is not a prediction log; move it out of "
+                        "data/predictions.") from None
     lines = text.split("\n")
     if lines and lines[-1]:
         lines = lines[:-1]  # no newline yet: the line is being written
@@ -214,28 +234,37 @@ def _log_records(path: Path) -> list:
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}, line {i}, is not JSON ({e}): fix or remove that line.") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}, line {i}, is not a JSON object of a prediction: fix or remove that line.")
+            if name is None or str(record.get("model_name")) == name:
+                records.append(record)
     return records
 
 
-def read_prediction_log(project: Project, since=None) -> pd.DataFrame:
-    "Logged predictions (since `since`, a date or time, when given): the log's fields and one column per input."
-    records = [r for f in prediction_log_files(project, since) for r in _log_records(f)]
+def read_prediction_log(project: Project, since=None, name: str | None = None) -> pd.DataFrame:
+    "Logged predictions (of model `name`, since `since`, when given): the log's fields and one column per input."
+    records = [r for f in prediction_log_files(project, since) for r in _log_records(f, name)]
     log = pd.DataFrame(records)
     for c in LOG_COLUMNS + ["inputs"]:
         if c not in log:
             log[c] = pd.Series(dtype=object)
     inputs = pd.DataFrame([i if isinstance(i, dict) else {} for i in log.pop("inputs")], index=log.index)
     log = pd.concat([log[LOG_COLUMNS], inputs.drop(columns=[c for c in inputs if c in LOG_COLUMNS])], axis=1)
-    log["time"] = pd.to_datetime(log.time, utc=True, format="ISO8601")
+    times = pd.to_datetime(log.time, utc=True, format="ISO8601", errors="coerce")
+    if times.isna().any():
+        bad = log[times.isna()]
+        raise DataError(f"{len(bad)} logged prediction(s) have no valid time (ISO 8601), e.g. request "
+                        f"{bad.request_id.iloc[0]!r} with {bad.time.iloc[0]!r}: fix or remove those lines of "
+                        f"{project.data / 'predictions'}.")
+    log["time"] = times
     log["request_id"] = log.request_id.astype(str)
     log["row"] = log.row.fillna(0).astype(int)
     log["score"] = pd.to_numeric(log.score, errors="coerce")
     if since is not None:
-        since = pd.Timestamp(since)
-        log = log[log.time >= (since.tz_localize("UTC") if since.tzinfo is None else since)]
+        log = log[log.time >= since_time(since)]
     return log.sort_values("time", kind="stable", ignore_index=True)
 
 # %% ../nbs/09_monitoring.ipynb #c1a783ce
@@ -274,15 +303,21 @@ def feedback(project: Project, path, target: str | None = None, labels: list | N
     target, labels = target or params["target"], labels or params["labels"]
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} does not exist: give the CSV of request_id, row (optional) and {target} (or label).")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        raise DataError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}: give the CSV of request_id, row "
+                        f"(optional) and {target} (or label).")
+    from mlops_nb.scoring import readable
+    with readable(path, f"a CSV of request_id, row (optional) and {target} (or label)"):
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    if df.empty:
+        raise DataError(f"{path} has no labels (a header only): add a line per labelled prediction.")
     if "request_id" not in df.columns:
         raise DataError(f"{path} has no request_id column: add it (the id each prediction answered with).")
     label = _label_column(df, target, path)
     df["row"] = pd.to_numeric(df["row"], errors="coerce") if "row" in df.columns else 0
-    if df.row.isna().any():
+    bad_row = df.row.isna() | (df.row % 1 != 0) | (df.row < 0)
+    if bad_row.any():
         raise DataError(f"{path}: the row column must hold whole numbers (0 for a single-row request), fix line(s) "
-                        f"{list(df.index[df.row.isna()][:5] + 2)}.")
+                        f"{list(df.index[bad_row][:5] + 2)}.")
     bad = df[~df[label].isin([str(v) for v in labels])]
     if len(bad):
         raise DataError(f"{path}: {len(bad)} label(s) outside {labels} (`labels` of env.yaml), e.g. "
@@ -409,6 +444,11 @@ def alert_log(project: Project) -> Path:
     return project.data / "monitoring" / "alerts.jsonl"
 
 
+def report_path(project: Project) -> Path:
+    "The project's monitoring report: data/monitoring/report.html, beside the alert log."
+    return alert_log(project).with_name("report.html")
+
+
 def append_alerts(project: Project, alerts: list) -> Path:
     "Append `alerts` to the alert log (data/monitoring/alerts.jsonl), in one write."
     path = alert_log(project)
@@ -455,9 +495,14 @@ class Monitoring:
     thresholds: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)  # the reference profile
     webhook_error: str = ""  # why posting to the webhook failed, '' if it did not
+    since: pd.Timestamp | None = None  # the prediction log since this time only
 
     def summary(self) -> str:
         "A few lines for people."
+        if not self.rows:
+            since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since is not None else ""
+            return (f"{self.name} v{self.version}: no live predictions yet (nothing in the {self.source}{since} matched "
+                    f"{self.name}): nothing checked. Serve the model, or check a batch file (mlops-nb monitor --batch FILE).")
         drifted = self.features[self.features.drifted].feature.tolist()
         lines = [f"{self.name} v{self.version}: {self.rows} rows of {self.source}; "
                  f"{len(drifted)} of {len(self.features)} features drifted{': ' + ', '.join(drifted) if drifted else ''}"]
@@ -476,19 +521,22 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
             source=None,  # a batch file (CSV or Parquet) to check; None: the prediction log
             since=None,  # only the predictions logged since this date or time
             params: dict | None = None,  # the parameters (default: env.yaml's): model_name and the thresholds
+            report=None,  # also write the HTML report to this path (see `record`)
             ) -> Monitoring:
-    "Check current data against the reference profile of `alias` of `name`; log and post the alerts."
+    "Check current data against the reference profile of `alias` of `name`; log (and post) the alerts."
+    from mlops_nb.scoring import find_version
     params = params or load_params(project.root)
     name = name or params["model_name"]
-    version = alias_version(project, name, alias)
+    version = int(find_version(project, name, alias).version)
     prof = reference_profile(project, name, version)
     thresholds = {k: params[k] for k in THRESHOLDS}
+    since = since_time(since)
     if source is None:
-        current, label = read_prediction_log(project, since), "prediction log"
-        current = current[current.model_name.astype(str) == name]
-        if current.empty:
-            raise DataError(f"No predictions of {name} are logged under {project.data / 'predictions'}: serve the "
-                            "model first, or check a batch file (mlops-nb monitor --batch FILE).")
+        current, label = read_prediction_log(project, since, name), "prediction log"
+        if current.empty:  # a model not served yet, or nothing since `since`: a state, not an error
+            return Monitoring(name, version, label, 0, pd.DataFrame(columns=DRIFT_COLUMNS), None, np.array([]),
+                              live_performance(current, ""), pd.DataFrame(columns=["period", *DRIFT_COLUMNS]), [],
+                              thresholds, prof, since=since)
         mine = current.model_version.astype(int) == version
         scores = current.score[mine].dropna().to_numpy()  # scores of other versions are not comparable
     else:
@@ -510,13 +558,11 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
     alerts = decide_alerts(features, prediction, overall_auc, thresholds)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     alerts = [{"time": now, "model_name": name, "model_version": version, **a, "source": label} for a in alerts]
-    append_alerts(project, alerts)
-    error = post_alerts(params["alert_webhook"], {"model_name": name, "model_version": version, "alerts": alerts}) \
-        if alerts and params.get("alert_webhook") else ""
     over_time = drift_by_period(prof, current, "D", thresholds["drift_psi_threshold"], thresholds["drift_p_value"]) \
         if source is None else pd.DataFrame(columns=["period", *DRIFT_COLUMNS])
-    return Monitoring(name, version, label, len(current), features, prediction, scores, performance, over_time, alerts,
-                      thresholds, prof, error)
+    result = Monitoring(name, version, label, len(current), features, prediction, scores, performance, over_time,
+                        alerts, thresholds, prof, since=since)
+    return record(project, result, report, params.get("alert_webhook") or "")
 
 
 def _batch(project: Project, source, name: str, version: int) -> pd.DataFrame:
@@ -524,7 +570,8 @@ def _batch(project: Project, source, name: str, version: int) -> pd.DataFrame:
     from mlops_nb.data import read_table
     path = project.path(source)
     if not path.is_file():
-        raise DataError(f"{path} does not exist: give a CSV or Parquet file of model inputs to --batch.")
+        raise DataError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}: give a CSV or Parquet file of "
+                        "model inputs to --batch.")
     df = read_table(path)
     if "score" not in df.columns:  # rows the model cannot score count for drift and quality, without a score
         from mlops_nb.scoring import load_model, score_checked
@@ -600,7 +647,28 @@ def report_html(result: Monitoring) -> str:
 
 def write_report(project: Project, result: Monitoring, path=None) -> Path:
     "Write the HTML report of `result` (default: data/monitoring/report.html); its path."
-    path = project.path(path) if path else project.data / "monitoring" / "report.html"
+    path = project.path(path) if path else report_path(project)
     with atomic_path(path) as tmp:
         tmp.write_text(report_html(result))
     return path
+
+# %% ../nbs/09_monitoring.ipynb #35fbeb59
+def record(project: Project, result: Monitoring, report=None,  # also write the HTML report to this path
+           webhook: str = "",  # URL the alerts are POSTed to, after they are logged
+           ) -> Monitoring:
+    "Append `result`'s alerts to the alert log and write its report (all or nothing), then post the alerts."
+    if not result.rows:
+        return result  # nothing checked: nothing to record
+    try:
+        with atomic_path(report) if report else nullcontext() as tmp:
+            if tmp:
+                tmp.write_text(report_html(result))  # first: a folder that cannot be written fails before any alert
+            append_alerts(project, result.alerts)
+    except OSError as e:
+        raise DataError(f"Cannot write the monitoring results ({e.strerror or e}: {e.filename}): make "
+                        f"{alert_log(project).parent} a folder you can write to. Nothing was recorded: no alert "
+                        "logged, the report unchanged.") from None
+    if result.alerts and webhook:
+        result.webhook_error = post_alerts(webhook, {"model_name": result.name, "model_version": result.version,
+                                                     "alerts": result.alerts})
+    return result

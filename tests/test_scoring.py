@@ -54,7 +54,7 @@ def test_model_and_alias_options(project):
     batch(project).head(10).to_csv(project.root / "batch.csv", index=False)
     assert "10 of 10 rows scored by credit-risk v" in project.cli("score", "batch.csv", "o.csv", "--alias",
                                                                   "challenger").stdout
-    done = project.cli("score", "batch.csv", "o.csv", "--alias", "nope", check=False)
+    done = project.cli("score", "batch.csv", "o2.csv", "--alias", "nope", check=False)  # o.csv exists now
     assert done.returncode == 2 and "has no version with alias 'nope'" in done.stderr
     done = project.cli("score", "batch.csv", "o.json", check=False)
     assert done.returncode == 2 and "must end in .csv or .parquet" in done.stderr
