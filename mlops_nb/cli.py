@@ -385,7 +385,8 @@ def cmd_features_show(args):
 def cmd_serve(args):
     "Serve a registered model over HTTP (MLflow's scoring protocol), picking up a new champion without a restart."
     from mlops_nb.serving import serve
-    serve(project(), args.model, **_given(args, "alias", "host", "port", "workers", "reload_seconds", "max_bytes"))
+    serve(project(), args.model, **_given(args, "alias", "host", "port", "workers", "reload_seconds", "max_bytes",
+                                          "read_timeout", "max_connections"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -525,6 +526,10 @@ def parser() -> argparse.ArgumentParser:
                     "in seconds (0: never)", type=float, metavar="S")
     _library_option(serve, "--max-bytes", "serving.serve", "request bodies longer than this many bytes get 413",
                     type=int, metavar="N")
+    _library_option(serve, "--read-timeout", "serving.serve", "seconds a client has to send a request's headers, "
+                    "and again its body (then 408 and the connection is closed)", type=float, metavar="S")
+    _library_option(serve, "--max-connections", "serving.serve", "open connections per worker; past it the one "
+                    "waiting longest is closed, or a newcomer gets 503", type=int, metavar="N")
     serve.set_defaults(func=cmd_serve)
     _project_commands(sub)
     return top

@@ -705,8 +705,8 @@ def check_serve_settings(port: int, workers: int, reload_seconds: float, max_byt
     whole("--workers", workers, 1)
     seconds("--reload-seconds", reload_seconds, zero_ok=True)
     whole("--max-bytes", max_bytes, 1)
-    seconds("read_timeout", read_timeout)
-    whole("max_connections", max_connections, 1)
+    seconds("--read-timeout", read_timeout)
+    whole("--max-connections", max_connections, 1)
 
 # %% ../nbs/08a_serving.ipynb #5e7c0a15
 _BUSY_BODY = json.dumps({"error_code": "TEMPORARILY_UNAVAILABLE",
