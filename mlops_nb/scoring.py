@@ -127,7 +127,7 @@ def _scored(model, df: pd.DataFrame, name: str, version: int, positive_class: st
         return pd.DataFrame(columns=SCORE_COLUMNS), {}
     try:
         return score(model, df, name, version, positive_class), {}
-    except DataError:
+    except (DataError, ConfigError):  # the file or the model itself (a refused derived feature): no row can be scored
         raise
     except Exception as e:
         if len(df) == 1:
