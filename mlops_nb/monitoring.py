@@ -14,6 +14,7 @@ __all__ = ['MISSING', 'PROFILE_PATH', 'EPS', 'DRIFT_COLUMNS', 'LOG_COLUMNS', 'PE
 # %% ../nbs/09_monitoring.ipynb #eea360e2
 import json
 import os
+import urllib.parse
 import urllib.request
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -468,12 +469,20 @@ def read_alerts(project: Project) -> pd.DataFrame:
     return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()], columns=columns)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    "A webhook is not followed elsewhere (a redirect may point at ftp:// or another host): its 3xx is reported."
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def post_alerts(url: str, payload: dict, timeout: float = 10) -> str:
-    "POST `payload` as JSON to `url`: '' when it answered 2xx, else what went wrong."
+    "POST `payload` as JSON to the http(s) `url`: '' when it answered 2xx, else what went wrong."
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        return f"not sent: {url!r} is not an http(s) URL"
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout) as r:
             return "" if 200 <= r.status < 300 else f"HTTP {r.status}"
     except Exception as e:  # a webhook's failure is reported, never fatal
         return f"{type(e).__name__}: {e}"
