@@ -485,26 +485,31 @@ def _note_notebook(error) -> str:
 
 
 def _set_aside(nb: Path, saved: dict, error) -> str:
-    "After a failed run: its partial notebook to the failed path, the last good report back. What could not be done, or ''."
-    failed = failed_report(nb)
-    try:
-        failed.with_suffix(".html").unlink(missing_ok=True)  # the page of an older failure
-        if nb.is_file():
-            os.replace(nb, failed)
-        else:  # it failed before its notebook ran: a notebook saying so marks the stage as failed all the same
-            failed.write_text(_note_notebook(error))
-        for path, copy in saved.items():
-            os.replace(copy, path)
-        nb.with_name(f".{nb.name}.metadata").unlink(missing_ok=True)  # so that ploomber, too, runs the stage again
-    except OSError as e:
-        return f"{e.strerror or e}: {e.filename}" if e.filename else str(e)
-    return ""
+    """After a failed run: its partial notebook to the failed path, the last good report back, the build record gone.
+    Each step is tried on its own (the good report matters most): what could not be done, or ''."""
+    failed, problems = failed_report(nb), []
+
+    def attempt(step, *args):
+        try:
+            step(*args)
+        except OSError as e:
+            problems.append(f"{e.strerror or e}: {e.filename2 or e.filename}")
+    attempt(failed.with_suffix(".html").unlink, True)  # the page of an older failure
+    if nb.is_file():
+        attempt(os.replace, nb, failed)
+    else:  # it failed before its notebook ran: a notebook saying so marks the stage as failed all the same
+        attempt(failed.write_text, _note_notebook(error))
+    for path, copy in saved.items():
+        attempt(os.replace, copy, path)
+    attempt(nb.with_name(f".{nb.name}.metadata").unlink, True)  # so that ploomber, too, runs the stage again
+    return "; ".join(problems)
 
 
 @contextmanager
-def keep_good_report(nb, task=None):
+def keep_good_report(nb, outcome: dict | None = None):
     """Run a stage whose executed notebook is written to `nb`: if the block fails, the partial notebook goes to
-    `failed_report(nb)` and the last good report (`nb` and its HTML) is put back; if it succeeds, an older failure goes."""
+    `failed_report(nb)` and the last good report (`nb` and its HTML) is put back; if it succeeds, an older failure goes.
+    `outcome`, if given, receives the error and what could not be set aside."""
     import shutil
     nb = Path(nb)
     saved = {p: p.with_name(f".{p.name}.last-good") for p in (nb, nb.with_suffix(".html")) if p.is_file()}
@@ -514,8 +519,8 @@ def keep_good_report(nb, task=None):
         yield
     except BaseException as e:
         problem = _set_aside(nb, saved, e)
-        if task is not None:  # read by the failure message (`_failure`)
-            task.mlops_nb_error, task.mlops_nb_problem = e, problem
+        if outcome is not None:  # read by the failure message (`_failure`)
+            outcome.update(error=e, problem=problem)
         raise
     for path in (failed_report(nb), failed_report(nb).with_suffix(".html"), *saved.values()):
         try:
@@ -546,6 +551,9 @@ class _ParamsDiffer:
     def get_diff(self, *args, **kwargs): return ""
 
 
+_OUTCOMES: dict = {}  # thread id -> {stage: {seconds} or {error, problem}} of the build running in that thread
+
+
 @lru_cache(maxsize=1)
 def _stage_runner():
     "ploomber's NotebookRunner, run so that a failure keeps the stage's last good report (see `keep_good_report`)."
@@ -553,10 +561,11 @@ def _stage_runner():
 
     class StageRunner(NotebookRunner):
         def run(self):
-            nb, start = Path(str(self.product["nb"])), time.perf_counter()
-            with keep_good_report(nb, self):
+            nb, start, outcome = Path(str(self.product["nb"])), time.perf_counter(), {}
+            _OUTCOMES.get(threading.get_ident(), {})[self.name] = outcome
+            with keep_good_report(nb, outcome):
                 super().run()
-            self.mlops_nb_seconds = time.perf_counter() - start
+            outcome["seconds"] = time.perf_counter() - start
     return StageRunner
 
 
@@ -599,39 +608,44 @@ def _rel(project: Project, path: Path):
     return path.relative_to(project.root) if path.is_relative_to(project.root) else path
 
 
-def _failure(dag, project: Project, error, target: str | None = None) -> StageError:
+def _failure(dag, project: Project, error, outcomes: dict, target: str | None = None) -> StageError:
     "A StageError naming the failed stage, its failing cell and where its partial notebook is; it never raises itself."
     from ploomber.constants import TaskStatus
-    failed = [t for t in dag.values() if t.exec_status == TaskStatus.Errored] or ([dag[target]] if target else [])
-    ran = {t.name: getattr(t, "mlops_nb_seconds", 0.0) for t in dag.values() if t.exec_status == TaskStatus.Executed}
+    failed = [n for n, o in outcomes.items() if "error" in o] or \
+        [t.name for t in dag.values() if t.exec_status == TaskStatus.Errored] or ([target] if target else [])
     if not failed:
-        return StageError(f"The pipeline failed before any stage ran: {error}")
-    task = failed[0]
-    cause = getattr(task, "mlops_nb_error", None) or error
-    cause = cause.__cause__ or cause
+        return StageError(f"The pipeline failed before any stage ran: {_first_line(error)}")
+    task = dag[failed[0]]
+    cause = outcomes.get(task.name, {}).get("error") or error
     try:
-        text = _failure_text(project, task, cause)
+        text = _failure_text(project, task, cause.__cause__ or cause, outcomes.get(task.name, {}).get("problem"))
     except Exception as e:  # the handler must never hide the stage's own error behind one of its own
-        text = (f"Stage {task.name!r} failed: {type(cause).__name__}: {cause}\n(and its failure report could not "
-                f"be written: {type(e).__name__}: {e})")
+        text = (f"Stage {task.name!r} failed: {_first_line(cause.__cause__ or cause)} (and its failure report could "
+                f"not be written: {type(e).__name__}: {e})")
     err = StageError(text)
-    err.ran, err.failed = ran, task.name
+    err.ran, err.failed = {n: o["seconds"] for n, o in outcomes.items() if "seconds" in o}, task.name
     return err
 
 
-def _failure_text(project: Project, task, cause) -> str:
+def _first_line(error) -> str:
+    "`Type: first line of the message` of an exception (ploomber's own messages go on with whole tracebacks)."
+    lines = [l for l in str(error).splitlines() if l.strip()]
+    return f"{type(error).__name__}: {lines[0].strip() if lines else ''}".rstrip(": ")
+
+
+def _failure_text(project: Project, task, cause, problem: str | None) -> str:
     good = Path(str(task.product["nb"]))
     nb = failed_report(good)
     cell, message = _failed_cell(nb)
     where = f" in code cell {cell}" if cell else ""
     page = nb.with_suffix(".html")
-    lines = [f"Stage {task.name!r} failed{where}: {message or f'{type(cause).__name__}: {cause}'}"]
+    lines = [f"Stage {task.name!r} failed{where}: {message or _first_line(cause)}"]
     if nb.is_file():
         report = f" and its report {_rel(project, page)}" if _render_html(nb, page) else ""
         kept = f"; its last good report stays at {_rel(project, good.with_suffix('.html'))}" if good.is_file() else ""
         lines.append(f"See its partially executed notebook {_rel(project, nb)}{report} for the failing cell{kept}. "
                      "Fix the cause and run again; finished stages are kept.")
-    if problem := getattr(task, "mlops_nb_problem", ""):
+    if problem:
         lines.append(f"Its partial notebook could not be set aside in {_rel(project, nb.parent)}: {problem}.")
     return "\n".join(lines)
 
@@ -652,6 +666,9 @@ def _render_html(nb_path: Path, html_path: Path) -> bool:
 def _unwritable(folder: Path) -> str:
     "Why files cannot be written in `folder` (created if missing), or ''."
     import tempfile
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if not existing.is_dir():
+        return f"{existing.name} is a file, not a folder"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
@@ -666,9 +683,9 @@ def _check_writable(project: Project, stages: list):
     for stage in stages:
         for folder in sorted({p.parent for p in stage.products.values()}):
             if why := _unwritable(folder):
-                raise StageError(f"Stage {stage.name!r} cannot write its products: {_rel(project, folder)} is not a "
-                                 f"writable folder ({why}): remove the file in its way or fix its permissions, then "
-                                 "run again. Nothing ran.")
+                raise StageError(f"Stage {stage.name!r} cannot write its products in {_rel(project, folder)}: {why}: "
+                                 "move the file out of the way or make the folder writable, then run again. "
+                                 "Nothing ran.")
 
 
 def _table(project: Project, stages: list, seconds: dict) -> pd.DataFrame:
@@ -773,7 +790,8 @@ def _build(project: Project, stages: list, force: bool, target: str | None = Non
     from ploomber.exceptions import DAGBuildError, DAGRenderError
     due = stages if force else [s for s, why in zip(stages, outdated(stages).values()) if why]
     _check_writable(project, [s for s in due if target is None or s.name == target])
-    dag = build_dag(project, stages)
+    dag, thread = build_dag(project, stages), threading.get_ident()
+    outcomes = _OUTCOMES[thread] = {}  # filled by each stage as it runs (build_partially runs a copy of the DAG)
     try:
         with _quiet(), _released_shells():
             if target is None:
@@ -781,7 +799,9 @@ def _build(project: Project, stages: list, force: bool, target: str | None = Non
             else:
                 report = dag.build_partially(target, force=force, show_progress=True, skip_upstream=True)
     except (DAGBuildError, DAGRenderError) as e:
-        raise _failure(dag, project, e, target) from None
+        raise _failure(dag, project, e, outcomes, target) from None
+    finally:
+        _OUTCOMES.pop(thread, None)
     built = report.to_pandas()
     return {r["name"]: float(r["Elapsed (s)"]) for _, r in built.iterrows() if r["Ran?"]}
 
