@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 import mlops_nb
-from .config import (PIPELINE_FILE, ConfigError, MlopsError, Project, StageError, atomic_path,
+from .config import (PIPELINE_FILE, ConfigError, Project, StageError, atomic_path,
                              load_params, read_yaml, run_lock)
 
 # %% ../nbs/10_pipeline.ipynb #7f5322a4
@@ -705,7 +705,7 @@ def run(project: Project, env_file=None, overrides=(), force: bool = False, pipe
                 seconds = _run_stage(project, stages, stage, force, pipeline_file(project, pipeline).name)
             elif force or any(outdated(stages).values()):
                 seconds = _build(project, stages, force)
-        except MlopsError as e:  # the index shows the failed run too: what ran, what failed, what did not run
+        except StageError as e:  # the index shows a failed run too: what ran, what failed, what did not run
             try:
                 write_index(project, _table(project, stages, getattr(e, "ran", {})), about, pipeline,
                             getattr(e, "failed", None))

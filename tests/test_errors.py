@@ -46,8 +46,8 @@ def test_invalid_rows_stop_the_run_before_training(project):
     raw.write_text(raw.read_text().replace("\ngood,", "\nmaybe,", 3))
     err = fails(project, "--param", "sample=0")
     assert "Stage 'validate' failed" in err and "Status: a value outside `allowed` (schema drift)" in err
-    report = (project.root / "data/pipeline/validate/report.html").read_text()
-    assert "maybe" in report and "failure_case" not in err  # the failing values are in the HTML report
+    report = (project.root / "data/pipeline/validate/report.failed.html").read_text()
+    assert "maybe" in report and "failure_case" not in err  # the failing values are in the failed run's HTML report
 
 
 def test_outside_a_project(tmp_path):
