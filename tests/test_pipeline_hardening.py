@@ -216,9 +216,10 @@ def test_promote_keeps_a_long_string_whole(fresh):
 
 
 def test_promote_writes_a_string_with_newlines_as_valid_yaml(fresh):
-    note = "line one: with a colon\n# not a comment\n  indented, 'quoted' and \"double\""
-    params = promoted_params(fresh, f"note = {note!r}", "sizes = (1, 2)")
-    assert params["explore_note"] == note and params["explore_sizes"] == [1, 2]
+    note = "line one: with a colon\n# not a comment\nand a third"  # YAML would write it over several lines
+    quoted = "  indented, 'quoted' and \"double\"\n"  # ... and this one double-quoted, on one line
+    params = promoted_params(fresh, f"note = {note!r}", f"quoted = {quoted!r}", "sizes = (1, 2)")
+    assert [params[f"explore_{k}"] for k in ("note", "quoted", "sizes")] == [note, quoted, [1, 2]]
     assert fresh.cli("status", "--env", "env.test.yaml").returncode == 0  # env.yaml and pipeline.yaml still read
 
 
