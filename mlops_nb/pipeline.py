@@ -401,7 +401,7 @@ def _last_failure(stage: Stage) -> list:
     "['last run failed at <time> (see <its partial report>)'] while the stage's last run failed, else []."
     failed = failed_report(stage.products["nb"])
     try:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(failed.stat().st_mtime))
+        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(failed.stat().st_mtime))
     except OSError:
         return []
     page, here = failed.with_suffix(".html"), Path.cwd()
