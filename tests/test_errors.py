@@ -8,7 +8,7 @@ def fails(project, *args):
 def test_missing_data_file(project):
     err = fails(project, "--param", "data_path=data/raw/nope.csv")
     assert "Data file not found" in err and "data_path" in err
-    assert "Stage 'ingest' failed" in err and "data/pipeline/ingest/report.ipynb" in err
+    assert "Stage 'ingest' failed" in err and "data/pipeline/ingest/report.failed.ipynb" in err
     status = project.cli("status", "--env", "env.test.yaml", "--param", "data_path=data/raw/nope.csv").stdout
     assert "ingest outdated" in " ".join(status.split())  # not left looking finished
 
