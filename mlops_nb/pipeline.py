@@ -489,19 +489,20 @@ def _set_aside(nb: Path, saved: dict, error) -> str:
     Each step is tried on its own (the good report matters most): what could not be done, or ''."""
     failed, problems = failed_report(nb), []
 
-    def attempt(step, *args):
+    def attempt(step):
         try:
-            step(*args)
-        except OSError as e:
-            problems.append(f"{e.strerror or e}: {e.filename2 or e.filename}")
-    attempt(failed.with_suffix(".html").unlink, True)  # the page of an older failure
+            step()
+        except Exception as e:  # never over the stage's own error
+            where = getattr(e, "filename2", None) or getattr(e, "filename", None)
+            problems.append(f"{getattr(e, 'strerror', None) or e}{f': {where}' if where else ''}")
+    attempt(lambda: failed.with_suffix(".html").unlink(missing_ok=True))  # the page of an older failure
     if nb.is_file():
-        attempt(os.replace, nb, failed)
+        attempt(lambda: os.replace(nb, failed))
     else:  # it failed before its notebook ran: a notebook saying so marks the stage as failed all the same
-        attempt(failed.write_text, _note_notebook(error))
+        attempt(lambda: failed.write_text(_note_notebook(error)))
     for path, copy in saved.items():
-        attempt(os.replace, copy, path)
-    attempt(nb.with_name(f".{nb.name}.metadata").unlink, True)  # so that ploomber, too, runs the stage again
+        attempt(lambda: os.replace(copy, path))
+    attempt(lambda: nb.with_name(f".{nb.name}.metadata").unlink(missing_ok=True))  # so that ploomber reruns it too
     return "; ".join(problems)
 
 
