@@ -839,9 +839,12 @@ def write_index(project: Project, table: pd.DataFrame, about: dict | None = None
             partial = failed_report(Path(r.report).with_suffix(".ipynb"))
             return f"<b>failed</b>: {link(partial, 'partial report')} ({link(partial, 'ipynb', '.ipynb')})"
         return "ran" if r.ran else "not run" if i > stop else "up to date (skipped)"
+    def report(r):  # the last good report; for a stage that never succeeded, its failed one
+        good = (project.root / r.report).is_file() or r.stage != failed
+        return r.report if good else failed_report(Path(r.report).with_suffix(".ipynb"))
     rows = "\n".join(
-        f"<tr><td>{i + 1}</td><td>{link(r.report, r.stage)}</td><td>{html.escape((about or {}).get(r.stage, ''))}</td>"
-        f"<td>{outcome(i, r)}</td><td>{r.seconds}</td><td>{link(r.report, 'ipynb', '.ipynb')}</td></tr>"
+        f"<tr><td>{i + 1}</td><td>{link(report(r), r.stage)}</td><td>{html.escape((about or {}).get(r.stage, ''))}</td>"
+        f"<td>{outcome(i, r)}</td><td>{r.seconds}</td><td>{link(report(r), 'ipynb', '.ipynb')}</td></tr>"
         for i, r in enumerate(table.itertuples()))
     verdict = f" It failed at stage <b>{html.escape(failed)}</b>." if failed else ""
     title = "Pipeline reports" + ("" if name == DEFAULT_PIPELINE else f": {html.escape(name)}")
