@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LIBRARY_NOTEBOOK', 'NAV_STYLE', 'SITE_MARKER', 'library_notebooks', 'execute_notebook', 'render_page', 'api_summary',
-           'nav_bar', 'with_nav', 'broken_links', 'build_docs']
+           'nav_bar', 'with_nav', 'broken_links', 'site_file', 'build_docs']
 
 # %% ../nbs/10d_docs.ipynb #a3ea56d5
 import ast
@@ -153,7 +153,7 @@ def _latest_reports(project: Project) -> list:
     for name in pipeline_files(project):
         for task in pipeline_tasks(project, name):
             nb = (task.get("product") or {}).get("nb") if isinstance(task.get("product"), dict) else None
-            report = project.path(nb).with_suffix(".html") if nb else None
+            report = Path(os.path.abspath(project.path(nb))).with_suffix(".html") if nb else None
             if report and report.is_file():
                 source = project.path(task["source"])
                 found.append((name, task["name"], summary_line(source) if source.is_file() else "", report))
@@ -162,8 +162,32 @@ def _latest_reports(project: Project) -> list:
 
 def _site_path(project: Project, path: Path) -> Path:
     "Where a generated file of the project goes in the site: reports/ mirrors data/pipeline/."
+    path = Path(os.path.abspath(path))
     base = project.products if path.is_relative_to(project.products) else project.root
     return Path("reports") / path.relative_to(base)
+
+
+def site_file(site: Path, rel) -> Path:
+    "The path of file `rel` of the site being built in `site`; a ConfigError if it would resolve outside of it."
+    dest = Path(site) / rel
+    if not dest.resolve().is_relative_to(Path(site).resolve()):
+        raise ConfigError(f"The docs page {rel} would be written outside the site folder ({dest.resolve()}): "
+                          "nothing was written; check the product paths of the pipeline files.")
+    return dest
+
+
+def _out_folder(project: Project, out_dir) -> Path:
+    "The site's folder: new, empty, or a site this module built; never the project, a folder holding it, or a file."
+    out = Path(os.path.abspath(project.path(out_dir)))
+    if project.root.is_relative_to(out):
+        raise ConfigError(f"--out {out_dir} is the project folder or holds it: the site replaces its folder; "
+                          "choose a folder of its own, e.g. data/docs.")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file, not a folder: choose another --out, or remove the file first.")
+    if out.exists() and any(out.iterdir()) and not (out / SITE_MARKER).exists():
+        raise ConfigError(f"{out} exists and is not a docs site built by mlops-nb: choose another --out, "
+                          "or remove the folder first.")
+    return out
 
 
 def _up(rel: Path) -> str:
@@ -189,10 +213,7 @@ def _execute_all(notebooks: list, tmp: Path, workers: int) -> dict:
 def build_docs(project: Project, out_dir="data/docs", execute: bool = True, workers: int = 2) -> Path:
     "Build the HTML docs site in `out_dir` (relative to the project root): the path of its index.html."
     import tempfile
-    out = project.path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (out / SITE_MARKER).exists():
-        raise ConfigError(f"{out} exists and is not a docs site built by mlops-nb: choose another --out, "
-                          "or remove the folder first.")
+    out = _out_folder(project, out_dir)
     notebooks = library_notebooks(project)
     build = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)
@@ -260,7 +281,7 @@ def _copy_reports(project: Project, build: Path) -> list:
 
 
 def _write_page(build: Path, rel: Path, page: str, links: list, note: str = "", intro: str = ""):
-    dest = build / rel
+    dest = site_file(build, rel)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(with_nav(page, nav_bar(_up(rel), links), note, intro))
 
@@ -275,7 +296,7 @@ def _write_index(project: Project, build: Path, api: list, reports: list):
         if r["kind"] == "card":  # the card's other formats (markdown) travel with it
             for other in Path(r["src"]).parent.iterdir():
                 if other.is_file() and other.suffix != ".html":
-                    shutil.copy2(other, build / Path(r["href"]).parent / other.name)
+                    shutil.copy2(other, site_file(build, Path(r["href"]).parent / other.name))
     esc = html.escape
     api_rows = "\n".join(
         f"<tr><td><a href='{a['rel'].as_posix()}'>{esc(a['name'])}</a></td><td><code>mlops_nb.{esc(a['module'])}"

@@ -68,6 +68,23 @@ def default_command(env_file=None) -> list:
     return [str(exe) if exe.exists() else "mlops-nb", "run", *(["--env", str(env_file)] if env_file else [])]
 
 
+def _dags_folder(out: Path, names: list) -> Path:
+    "`out`, created if missing, once it is sure that every DAG file can be written there: a clear error otherwise."
+    in_way = next((p for p in (out, *out.parents) if p.exists()), out)
+    if not in_way.is_dir():
+        raise ConfigError(f"Cannot export to {out}: {in_way} is a file, not a folder: give a folder (new or "
+                          "existing) for the DAG files, e.g. dags/. Nothing was written.")
+    if folders := [n for n in names if (out / n).is_dir()]:
+        raise ConfigError(f"Cannot export to {out}: {folders[0]} there is a folder, not a DAG file: move it away. "
+                          "Nothing was written.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"Cannot create the folder {out} for the DAG files: {e.strerror or e}. Nothing was "
+                          "written.") from None
+    return out
+
+
 def export_airflow(project: Project, out_dir, env_file=None, command: list | None = None) -> list:
     "Write `<pipeline>_dag.py` into `out_dir` for each pipeline of the project: the paths written."
     params = load_params(project.root, env_file)  # a bad env file fails here, not in every Airflow task
@@ -76,10 +93,14 @@ def export_airflow(project: Project, out_dir, env_file=None, command: list | Non
     for name in pipeline_files(project):
         stages = load_stages(project, params, name)
         texts[name] = airflow_dag(name, stages, pipeline_schedule(project, name), project.root, command)
-    out = project.path(out_dir)
+    out = _dags_folder(project.path(out_dir), [f"{name}_dag.py" for name in texts])
     written = []
-    for name, text in texts.items():
-        with atomic_path(out / f"{name}_dag.py") as tmp:
-            tmp.write_text(text)
-        written.append(out / f"{name}_dag.py")
+    try:
+        for name, text in texts.items():
+            with atomic_path(out / f"{name}_dag.py") as tmp:
+                tmp.write_text(text)
+            written.append(out / f"{name}_dag.py")
+    except OSError as e:
+        raise ConfigError(f"Cannot write the DAG files in {out}: {e.strerror or e}"
+                          f"{f' (written before the error: {[p.name for p in written]})' if written else ''}.") from None
     return written

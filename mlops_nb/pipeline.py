@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['ORCHESTRATION', 'DEFAULT_PIPELINE', 'CRON_RANGES', 'TOOLKIT', 'TOOLKIT_SOURCE', 'PLACEHOLDER', 'Library',
            'notebook_code', 'code_fingerprint', 'pipeline_files', 'pipeline_file', 'parse_every', 'cron_fields',
-           'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks', 'declared_parameters',
-           'declared_upstream', 'load_stages', 'built_at', 'outdated', 'stage_notebook', 'status', 'pipelines',
-           'stage_io', 'build_dag', 'run', 'summary_line', 'index_path', 'write_index']
+           'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks', 'inside_project',
+           'declared_parameters', 'declared_upstream', 'load_stages', 'built_at', 'outdated', 'stage_notebook',
+           'status', 'pipelines', 'stage_io', 'failed_report', 'keep_good_report', 'build_dag', 'run', 'summary_line',
+           'index_path', 'write_index']
 
 # %% ../nbs/10_pipeline.ipynb #837b5fb6
 import ast
@@ -16,17 +17,19 @@ import html
 import json
 import os
 import re
+import threading
 import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache, wraps
 from pathlib import Path
 
 import pandas as pd
 
 import mlops_nb
-from .config import (PIPELINE_FILE, ConfigError, Project, StageError, atomic_path, run_lock,
-                             load_params, read_yaml)
+from .config import (PIPELINE_FILE, ConfigError, Project, StageError, atomic_path,
+                             load_params, read_yaml, run_lock)
 
 # %% ../nbs/10_pipeline.ipynb #7f5322a4
 ORCHESTRATION = {"pipeline", "cli", "_modidx"}  # modules that run stages but do not change what they compute
@@ -270,7 +273,26 @@ def pipeline_tasks(project: Project, name: str | None = None) -> list:
         if task["name"] in seen:
             raise ConfigError(f"Stage {task['name']!r} is declared twice in {path.name}: give each task its own name.")
         seen.add(task["name"])
+        _check_inside(project, task, path.name)
     return tasks
+
+
+def inside_project(project: Project, value) -> bool:
+    "Whether the path `value` (relative to the project root, or absolute) stays inside the project once `..` is resolved."
+    return Path(os.path.abspath(project.path(value))).is_relative_to(os.path.abspath(project.root))
+
+
+def _check_inside(project: Project, task: dict, where: str):
+    "A clear error when a task's notebook or one of its products is not a path inside the project folder."
+    products = task.get("product") if isinstance(task.get("product"), dict) else {}
+    source = [] if str(task["source"]).startswith(TOOLKIT_SOURCE) else [("notebook", task["source"])]  # the package's
+    for what, value in [*source, *((f"product {k!r}", v) for k, v in products.items())]:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"Stage {task['name']!r} of {where}: its {what} must be a path, got {value!r}.")
+        if not inside_project(project, value):
+            raise ConfigError(f"Stage {task['name']!r} of {where}: its {what} {value} is outside the project folder "
+                              f"{project.root}: a stage's notebook and products stay inside the project (e.g. "
+                              f"data/pipeline/{task['name']}/...): fix the path.")
 
 
 def _check_products(project: Project):
@@ -408,13 +430,25 @@ def _library_changes(old: dict, new: dict) -> list:
     return [f"library code changed: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"] if names else []
 
 
+def _last_failure(stage: Stage) -> list:
+    "['last run failed at <time> (see <its partial report>)'] while the stage's last run failed, else []."
+    failed = failed_report(stage.products["nb"])
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(failed.stat().st_mtime))
+    except OSError:
+        return []
+    page, here = failed.with_suffix(".html"), Path.cwd()
+    return [f"last run failed at {when} (see {page.relative_to(here) if page.is_relative_to(here) else page})"]
+
+
 def outdated(stages: list) -> dict:
     "For each stage, in order, why it would run now (an empty list when it is up to date)."
     why, built = {}, {s.name: built_at(s) for s in stages}
     for stage in stages:
         when, old = built[stage.name]
+        failed = _last_failure(stage)
         if when is None:
-            why[stage.name] = ["never built, or a product is missing"]
+            why[stage.name] = failed or ["never built, or a product is missing"]
             continue
         new = stage.params
         reasons = [f"parameter {k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
@@ -427,7 +461,7 @@ def outdated(stages: list) -> dict:
                     if (of.get("data") or {}).get(k) != nf["data"].get(k)]
         reasons += [f"upstream stage {up!r} changed" for up in stage.upstream
                     if why[up] or built[up][0] > when]
-        why[stage.name] = reasons
+        why[stage.name] = failed + reasons
     return why
 
 
@@ -478,6 +512,66 @@ def stage_io(name: str, upstream=None, product=None, namespace: dict | None = No
     paths = lambda s: {k: str(v) for k, v in s.products.items()}
     return {up: paths(stages[up]) for up in stage.upstream}, paths(stage)
 
+# %% ../nbs/10_pipeline.ipynb #5e1d0a04
+def failed_report(nb_path) -> Path:
+    "Where a failed run of a stage leaves its partially executed notebook: `report.failed.ipynb` beside `report.ipynb`."
+    nb_path = Path(nb_path)
+    return nb_path.with_name(f"{nb_path.stem}.failed.ipynb")
+
+
+def _note_notebook(error) -> str:
+    "A notebook that only says why a stage failed before its notebook ran."
+    import nbformat
+    text = f"# This run failed before the notebook ran\n\n`{type(error).__name__}: {error}`"
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
+
+
+def _set_aside(nb: Path, saved: dict, error) -> str:
+    """After a failed run: its partial notebook to the failed path, the last good report back, the build record gone.
+    Each step is tried on its own (the good report matters most): what could not be done, or ''."""
+    failed, problems = failed_report(nb), []
+
+    def attempt(step):
+        try:
+            step()
+        except Exception as e:  # never over the stage's own error
+            where = getattr(e, "filename2", None) or getattr(e, "filename", None)
+            problems.append(f"{getattr(e, 'strerror', None) or e}{f': {where}' if where else ''}")
+    attempt(lambda: failed.with_suffix(".html").unlink(missing_ok=True))  # the page of an older failure
+    if nb.is_file():
+        attempt(lambda: os.replace(nb, failed))
+    else:  # it failed before its notebook ran: a notebook saying so marks the stage as failed all the same
+        attempt(lambda: failed.write_text(_note_notebook(error)))
+    for path, copy in saved.items():
+        attempt(lambda: os.replace(copy, path))
+    attempt(lambda: nb.with_name(f".{nb.name}.metadata").unlink(missing_ok=True))  # so that ploomber reruns it too
+    return "; ".join(problems)
+
+
+@contextmanager
+def keep_good_report(nb, outcome: dict | None = None):
+    """Run a stage whose executed notebook is written to `nb`: if the block fails, the partial notebook goes to
+    `failed_report(nb)` and the last good report (`nb` and its HTML) is put back; if it succeeds, an older failure goes.
+    `outcome`, if given, receives the error and what could not be set aside."""
+    import shutil
+    nb = Path(nb)
+    saved = {p: p.with_name(f".{p.name}.last-good") for p in (nb, nb.with_suffix(".html")) if p.is_file()}
+    for path, copy in saved.items():
+        shutil.copy2(path, copy)
+    try:
+        yield
+    except BaseException as e:
+        problem = _set_aside(nb, saved, e)
+        if outcome is not None:  # read by the failure message (`_failure`)
+            outcome.update(error=e, problem=problem)
+        raise
+    for path in (failed_report(nb), failed_report(nb).with_suffix(".html"), *saved.values()):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 # %% ../nbs/10_pipeline.ipynb #6fbdc81f
 @contextmanager
 def _quiet():
@@ -500,15 +594,32 @@ class _ParamsDiffer:
     def get_diff(self, *args, **kwargs): return ""
 
 
+_OUTCOMES: dict = {}  # thread id -> {stage: {seconds} or {error, problem}} of the build running in that thread
+
+
+@lru_cache(maxsize=1)
+def _stage_runner():
+    "ploomber's NotebookRunner, run so that a failure keeps the stage's last good report (see `keep_good_report`)."
+    from ploomber.tasks import NotebookRunner
+
+    class StageRunner(NotebookRunner):
+        def run(self):
+            nb, start, outcome = Path(str(self.product["nb"])), time.perf_counter(), {}
+            _OUTCOMES.get(threading.get_ident(), {})[self.name] = outcome
+            with keep_good_report(nb, outcome):
+                super().run()
+            outcome["seconds"] = time.perf_counter() - start
+    return StageRunner
+
+
 def build_dag(project: Project, stages: list):
     "A ploomber DAG of `stages` (through ploomber's Python API: its spec loader would recast values like 'none')."
     from ploomber import DAG
     from ploomber.executors import Serial
     from ploomber.products import File
-    from ploomber.tasks import NotebookRunner
     dag = DAG(executor=Serial(build_in_subprocess=False, catch_warnings=False, catch_exceptions=True))
     for s in stages:
-        NotebookRunner(s.source, {k: File(v) for k, v in s.products.items()}, dag=dag, name=s.name, params=s.params,
+        _stage_runner()(s.source, {k: File(v) for k, v in s.products.items()}, dag=dag, name=s.name, params=s.params,
                        nb_product_key=["nb", "html"], nbconvert_exporter_name={"html": "html"},
                        executor="ploomber-engine", executor_params={"progress_bar": False})
     for s in stages:
@@ -536,23 +647,50 @@ def _failed_cell(nb_path):
     return None, None
 
 
-def _failure(dag, project: Project, error, target: str | None = None) -> StageError:
-    "A StageError naming the failed stage, its failing cell and where its partial notebook is."
+def _rel(project: Project, path: Path):
+    return path.relative_to(project.root) if path.is_relative_to(project.root) else path
+
+
+def _failure(dag, project: Project, error, outcomes: dict, target: str | None = None) -> StageError:
+    "A StageError naming the failed stage, its failing cell and where its partial notebook is; it never raises itself."
     from ploomber.constants import TaskStatus
-    failed = [t for t in dag.values() if t.exec_status == TaskStatus.Errored] or ([dag[target]] if target else [])
+    failed = [n for n, o in outcomes.items() if "error" in o] or \
+        [t.name for t in dag.values() if t.exec_status == TaskStatus.Errored] or ([target] if target else [])
     if not failed:
-        return StageError(f"The pipeline failed before any stage ran: {error}")
-    task = failed[0]
-    nb, html_path = Path(str(task.product["nb"])), Path(str(task.product["html"]))
+        return StageError(f"The pipeline failed before any stage ran: {_first_line(error)}")
+    task = dag[failed[0]]
+    cause = outcomes.get(task.name, {}).get("error") or error
+    try:
+        text = _failure_text(project, task, cause.__cause__ or cause, outcomes.get(task.name, {}).get("problem"))
+    except Exception as e:  # the handler must never hide the stage's own error behind one of its own
+        text = (f"Stage {task.name!r} failed: {_first_line(cause.__cause__ or cause)} (and its failure report could "
+                f"not be written: {type(e).__name__}: {e})")
+    err = StageError(text)
+    err.ran, err.failed = {n: o["seconds"] for n, o in outcomes.items() if "seconds" in o}, task.name
+    return err
+
+
+def _first_line(error) -> str:
+    "`Type: first line of the message` of an exception (ploomber's own messages go on with whole tracebacks)."
+    lines = [l for l in str(error).splitlines() if l.strip()]
+    return f"{type(error).__name__}: {lines[0].strip() if lines else ''}".rstrip(": ")
+
+
+def _failure_text(project: Project, task, cause, problem: str | None) -> str:
+    good = Path(str(task.product["nb"]))
+    nb = failed_report(good)
     cell, message = _failed_cell(nb)
     where = f" in code cell {cell}" if cell else ""
-    cause = error.__cause__ or error
-    rel = lambda p: p.relative_to(project.root) if p.is_relative_to(project.root) else p
-    report = f" and its report {rel(html_path)}" if nb.exists() and _render_html(nb, html_path) else ""
-    return StageError(
-        f"Stage {task.name!r} failed{where}: {message or cause}\n"
-        f"See its partially executed notebook {rel(nb)}{report} for the failing cell. "
-        "Fix the cause and run again; finished stages are kept.")
+    page = nb.with_suffix(".html")
+    lines = [f"Stage {task.name!r} failed{where}: {message or _first_line(cause)}"]
+    if nb.is_file():
+        report = f" and its report {_rel(project, page)}" if _render_html(nb, page) else ""
+        kept = f"; its last good report stays at {_rel(project, good.with_suffix('.html'))}" if good.is_file() else ""
+        lines.append(f"See its partially executed notebook {_rel(project, nb)}{report} for the failing cell{kept}. "
+                     "Fix the cause and run again; finished stages are kept.")
+    if problem:
+        lines.append(f"Its partial notebook could not be set aside in {_rel(project, nb.parent)}: {problem}.")
+    return "\n".join(lines)
 
 
 def _render_html(nb_path: Path, html_path: Path) -> bool:
@@ -561,11 +699,41 @@ def _render_html(nb_path: Path, html_path: Path) -> bool:
         from nbconvert import HTMLExporter
         import nbformat
         body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
+        with atomic_path(html_path) as tmp:
+            tmp.write_text(body)
     except Exception:
         return False
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(body)
     return True
+
+
+def _unwritable(folder: Path) -> str:
+    "Why files cannot be written in `folder` (created if missing), or ''."
+    import tempfile
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if not existing.is_dir():
+        return f"{existing.name} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return e.strerror or str(e)
+    return ""
+
+
+def _check_writable(project: Project, stages: list):
+    "A clear error, before anything runs, when a stage could not write its products (a file in the way, no permission)."
+    for stage in stages:
+        for folder in sorted({p.parent for p in stage.products.values()}):
+            if why := _unwritable(folder):
+                raise StageError(f"Stage {stage.name!r} cannot write its products in {_rel(project, folder)}: {why}: "
+                                 "move the file out of the way or make the folder writable, then run again. "
+                                 "Nothing ran.")
+
+
+def _table(project: Project, stages: list, seconds: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"stage": s.name, "ran": s.name in seconds, "seconds": round(seconds.get(s.name, 0.0), 2),
+                          "report": str(s.products["html"].relative_to(project.root))} for s in stages])
 
 
 def run(project: Project, env_file=None, overrides=(), force: bool = False, pipeline: str | None = None,
@@ -573,14 +741,22 @@ def run(project: Project, env_file=None, overrides=(), force: bool = False, pipe
     "Build pipeline `pipeline` (only outdated stages unless `force`; only `stage`, if given): a table of its stages."
     with run_lock(project):  # one run of a project at a time, whoever starts it
         stages = load_stages(project, load_params(project.root, env_file, overrides), pipeline)
+        about = {s.name: summary_line(s.source) for s in stages}
         seconds = {}
-        if stage is not None:
-            seconds = _run_stage(project, stages, stage, force, pipeline_file(project, pipeline).name)
-        elif force or any(outdated(stages).values()):
-            seconds = _build(project, stages, force)
-    table = pd.DataFrame([{"stage": s.name, "ran": s.name in seconds, "seconds": round(seconds.get(s.name, 0.0), 2),
-                           "report": str(s.products["html"].relative_to(project.root))} for s in stages])
-    write_index(project, table, {s.name: summary_line(s.source) for s in stages}, pipeline)
+        try:
+            if stage is not None:
+                seconds = _run_stage(project, stages, stage, force, pipeline_file(project, pipeline).name)
+            elif force or any(outdated(stages).values()):
+                seconds = _build(project, stages, force)
+        except StageError as e:  # the index shows a failed run too: what ran, what failed, what did not run
+            try:
+                write_index(project, _table(project, stages, getattr(e, "ran", {})), about, pipeline,
+                            getattr(e, "failed", None))
+            except Exception as index_error:
+                e.args = (f"{e}\n(The report index could not be rewritten: {index_error})",)
+            raise
+    table = _table(project, stages, seconds)
+    write_index(project, table, about, pipeline)
     return table
 
 
@@ -604,37 +780,74 @@ def _run_stage(project: Project, stages: list, name: str, force: bool, where: st
     return _build(project, [s for s in stages if s.name in keep], True, target=name)
 
 
-def _release_shells():
-    "End the IPython shells ploomber-engine left behind, one per executed notebook, holding that notebook's variables."
-    import atexit
-    import gc
+# %% ../nbs/10_pipeline.ipynb #5e1d0a07
+_SHELLS: dict = {}  # thread id -> the IPython shells ploomber-engine created in that thread during the current build
+
+
+def _track_shells():
+    "Have every PloomberShell created in a thread that is building a pipeline recorded in `_SHELLS` (installed once)."
     from ploomber_engine.ipython import PloomberShell
-    for shell in [o for o in gc.get_objects() if isinstance(o, PloomberShell)]:
-        atexit.unregister(shell.atexit_operations)  # at exit, each would reset itself with a full GC (~0.4 s apiece)
-        thread = getattr(shell.history_manager, "save_thread", None)
-        if thread is not None:
-            atexit.unregister(thread.stop)
-            thread.stop()
-        shell.user_ns.clear()
-        shell.user_ns_hidden.clear()
+    init = PloomberShell.__init__
+    if getattr(init, "mlops_nb_tracks", False):
+        return
+
+    @wraps(init)
+    def tracked(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if (found := _SHELLS.get(threading.get_ident())) is not None:
+            found.append(self)
+    tracked.mlops_nb_tracks = True
+    PloomberShell.__init__ = tracked
+
+
+def _release(shell):
+    "End an IPython shell ploomber-engine left behind, holding its notebook's variables."
+    import atexit
+    atexit.unregister(shell.atexit_operations)  # at exit, each would reset itself with a full GC (~0.4 s apiece)
+    thread = getattr(shell.history_manager, "save_thread", None)
+    if thread is not None:
+        atexit.unregister(thread.stop)
+        thread.stop()
+    shell.user_ns.clear()
+    shell.user_ns_hidden.clear()
+
+
+@contextmanager
+def _released_shells():
+    "End, after the block, the shells ploomber-engine created in it (one per executed notebook), and only those."
+    _track_shells()
+    thread = threading.get_ident()
+    outer, _SHELLS[thread] = _SHELLS.get(thread), []
+    try:
+        yield
+    finally:
+        created = _SHELLS.pop(thread)
+        if outer is not None:
+            _SHELLS[thread] = outer
+        for shell in created:
+            _release(shell)
 
 
 def _build(project: Project, stages: list, force: bool, target: str | None = None) -> dict:
     "Run the outdated stages (all with `force`; only `target`, if given) with ploomber: seconds taken by each that ran."
     from ploomber.exceptions import DAGBuildError, DAGRenderError
-    dag = build_dag(project, stages)
+    due = stages if force else [s for s, why in zip(stages, outdated(stages).values()) if why]
+    _check_writable(project, [s for s in due if target is None or s.name == target])
+    dag, thread = build_dag(project, stages), threading.get_ident()
+    outcomes = _OUTCOMES[thread] = {}  # filled by each stage as it runs (build_partially runs a copy of the DAG)
     try:
-        with _quiet():
+        with _quiet(), _released_shells():
             if target is None:
                 report = dag.build(force=force, show_progress=True)
             else:
                 report = dag.build_partially(target, force=force, show_progress=True, skip_upstream=True)
     except (DAGBuildError, DAGRenderError) as e:
-        raise _failure(dag, project, e, target) from None
+        raise _failure(dag, project, e, outcomes, target) from None
     finally:
-        _release_shells()
+        _OUTCOMES.pop(thread, None)
     built = report.to_pandas()
     return {r["name"]: float(r["Elapsed (s)"]) for _, r in built.iterrows() if r["Ran?"]}
+
 
 # %% ../nbs/10_pipeline.ipynb #1a58f6b8
 def summary_line(nb_path) -> str:
@@ -652,24 +865,35 @@ def index_path(project: Project, pipeline: str | None = None) -> Path:
     return project.products / ("index.html" if name == DEFAULT_PIPELINE else f"index.{name}.html")
 
 
-def write_index(project: Project, table: pd.DataFrame, about: dict | None = None, pipeline: str | None = None) -> Path:
-    "Write the report index of a pipeline, linking each stage's report (HTML and .ipynb): its path."
+def write_index(project: Project, table: pd.DataFrame, about: dict | None = None, pipeline: str | None = None,
+                failed: str | None = None) -> Path:
+    "Write the report index of a pipeline, linking each stage's report (HTML and .ipynb), and that of `failed`: its path."
     index = index_path(project, pipeline)
     name = pipeline or DEFAULT_PIPELINE
 
     def link(report, text, suffix=".html"):
         href = os.path.relpath(project.root / Path(report).with_suffix(suffix), index.parent)
         return f"<a href='{html.escape(Path(href).as_posix())}'>{html.escape(text)}</a>"
+    stop = list(table.stage).index(failed) if failed in list(table.stage) else len(table)
+
+    def outcome(i, r):
+        if r.stage == failed:
+            partial = failed_report(Path(r.report).with_suffix(".ipynb"))
+            return f"<b>failed</b>: {link(partial, 'partial report')} ({link(partial, 'ipynb', '.ipynb')})"
+        return "ran" if r.ran else "not run" if i > stop else "up to date (skipped)"
+    def report(r):  # the last good report; for a stage that never succeeded, its failed one
+        good = (project.root / r.report).is_file() or r.stage != failed
+        return r.report if good else failed_report(Path(r.report).with_suffix(".ipynb"))
     rows = "\n".join(
-        f"<tr><td>{i + 1}</td><td>{link(r.report, r.stage)}</td><td>{html.escape((about or {}).get(r.stage, ''))}</td>"
-        f"<td>{'ran' if r.ran else 'up to date (skipped)'}</td><td>{r.seconds}</td>"
-        f"<td>{link(r.report, 'ipynb', '.ipynb')}</td></tr>"
+        f"<tr><td>{i + 1}</td><td>{link(report(r), r.stage)}</td><td>{html.escape((about or {}).get(r.stage, ''))}</td>"
+        f"<td>{outcome(i, r)}</td><td>{r.seconds}</td><td>{link(report(r), 'ipynb', '.ipynb')}</td></tr>"
         for i, r in enumerate(table.itertuples()))
+    verdict = f" It failed at stage <b>{html.escape(failed)}</b>." if failed else ""
     title = "Pipeline reports" + ("" if name == DEFAULT_PIPELINE else f": {html.escape(name)}")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>mlops-nb: {title.lower()}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:75em}}td,th{{padding:.3em 1em;text-align:left}}
 tr:nth-child(even){{background:#f4f4f4}}</style></head><body>
-<h1>{title}</h1><p>Latest run: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. Each stage's executed notebook,
+<h1>{title}</h1><p>Latest run: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.{verdict} Each stage's executed notebook,
 rendered to HTML (the <code>.ipynb</code> sits beside it).</p>
 <table><tr><th>#</th><th>stage report</th><th>what it does</th><th>this run</th><th>seconds</th><th>notebook</th></tr>
 {rows}

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STAGE_NAME', 'WRITERS', 'STDIN', 'Finding', 'scan_cell', 'literal_parameters', 'Promotion', 'plan_promotion',
-           'promote_notebook']
+           'yaml_entry', 'promote_notebook']
 
 # %% ../nbs/10e_promote.ipynb #addcdddd
 import ast
@@ -173,6 +173,9 @@ def plan_promotion(project: Project, path, name: str, after: list = (), extra_pr
             problems.append(f"{where}: reads from stdin ({f.value}): a stage runs unattended; make the value a "
                             "parameter (a literal assignment) instead")
     outputs = [f for f in findings if f.kind == "output"]
+    from mlops_nb.pipeline import inside_project
+    problems += [f"--product {k}={v}: outside the project: a stage's products stay inside it (e.g. data/pipeline/{name}/)"
+                 for k, v in (extra_products or {}).items() if not inside_project(project, v)]
     if not outputs and not extra_products:
         problems.append("the notebook writes no file that promotion can see (df.to_csv('out.csv'), "
                         "open('out.txt', 'w'), fig.savefig('plot.png')): a stage needs at least one product; write "
@@ -291,16 +294,37 @@ def _stage_notebook(nb, name, path, project, upstream, values, params, cell_edit
     return {**nb, "cells": cells, "metadata": {**nb.get("metadata", {}), "kernelspec": kernel}}
 
 # %% ../nbs/10e_promote.ipynb #3a7ad18b
-def _yaml_value(value) -> str:
-    return json.dumps(value) if not isinstance(value, str) else yaml.safe_dump(value, default_style=None).split("\n")[0]
+def _plain(value):
+    "`value` with its tuples as lists, the way YAML writes a sequence."
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def yaml_entry(key: str, value, indent: str = "") -> str:
+    "`key: value` as YAML text, each line indented by `indent`, however long or multi-line the value (never wrapped)."
+    import textwrap
+    try:
+        text = yaml.safe_dump({key: _plain(value)}, width=float("inf"), allow_unicode=True, sort_keys=False,
+                              default_flow_style=False)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{key}: the value {value!r} cannot be written to YAML ({e}): make it a number, a string, "
+                          "a list or a mapping of them.") from None
+    return textwrap.indent(text.rstrip("\n"), indent)
 
 
 def _task_text(p: Promotion, project: Project) -> str:
     lines = ["", f"  - name: {p.name}", f"    source: {p.target.relative_to(project.root).as_posix()}", "    product:"]
-    lines += [f"      {k}: {v}" for k, v in p.products.items()]
+    lines += [yaml_entry(k, v, "      ") for k, v in p.products.items()]
     if p.params:
         lines += ["    params:"] + [f"      {k}: '{{{{{v}}}}}'" for k, v in p.params.items()]
     return "\n".join(lines) + "\n"
+
+
+def _task_entry(p: Promotion, project: Project) -> dict:
+    "The task `_task_text` writes, as pipeline.yaml will read it back."
+    entry = {"name": p.name, "source": p.target.relative_to(project.root).as_posix(), "product": dict(p.products)}
+    return {**entry, "params": {k: f"{{{{{v}}}}}" for k, v in p.params.items()}} if p.params else entry
 
 
 def _env_text(p: Promotion, project: Project) -> str:
@@ -308,7 +332,18 @@ def _env_text(p: Promotion, project: Project) -> str:
         return ""
     rel = p.source.resolve().relative_to(project.root.resolve()).as_posix()
     return "\n".join(["", f"# stage {p.name} (promoted from {rel})"] +
-                     [f"{k}: {_yaml_value(v)}" for k, v in p.new_env.items()]) + "\n"
+                     [yaml_entry(k, v) for k, v in p.new_env.items()]) + "\n"
+
+
+def _read_back(path: Path, text: str, check) -> None:
+    "A ConfigError (before anything is written) unless `text`, as YAML, holds what `check` expects of it."
+    try:
+        ok = check(yaml.safe_load(text) or {})
+    except (yaml.YAMLError, LookupError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"Promotion would write {path.name} that does not read back as written (a value YAML "
+                          f"cannot hold as it is?): nothing was changed. Simplify the notebook's literal values.")
 
 
 def promote_notebook(project: Project, path, name: str, after: list = (), extra_products: dict | None = None,
@@ -320,12 +355,17 @@ def promote_notebook(project: Project, path, name: str, after: list = (), extra_
                           "untouched):\n  - " + "\n  - ".join(p.problems))
     files = {project.root / PIPELINE_FILE: _task_text(p, project), project.root / ENV_FILE: _env_text(p, project)}
     before = {f: f.read_text() for f in files}
+    after = {f: before[f].rstrip("\n") + "\n" + extra if extra else before[f] for f, extra in files.items()}
+    _read_back(project.root / ENV_FILE, after[project.root / ENV_FILE],
+               lambda env: all(k in env and env[k] == _plain(v) for k, v in p.new_env.items()))
+    _read_back(project.root / PIPELINE_FILE, after[project.root / PIPELINE_FILE],
+               lambda spec: spec["tasks"][-1] == _task_entry(p, project))
     try:
         with atomic_path(p.target) as tmp:
             tmp.write_text(json.dumps(p.notebook, indent=1) + "\n")
-        for f, extra in files.items():
+        for f, text in after.items():
             with atomic_path(f) as tmp:
-                tmp.write_text(before[f].rstrip("\n") + "\n" + extra if extra else before[f])
+                tmp.write_text(text)
         if prove:
             from mlops_nb.pipeline import run
             run(project, env_file, overrides)

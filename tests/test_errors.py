@@ -8,7 +8,7 @@ def fails(project, *args):
 def test_missing_data_file(project):
     err = fails(project, "--param", "data_path=data/raw/nope.csv")
     assert "Data file not found" in err and "data_path" in err
-    assert "Stage 'ingest' failed" in err and "data/pipeline/ingest/report.ipynb" in err
+    assert "Stage 'ingest' failed" in err and "data/pipeline/ingest/report.failed.ipynb" in err
     status = project.cli("status", "--env", "env.test.yaml", "--param", "data_path=data/raw/nope.csv").stdout
     assert "ingest outdated" in " ".join(status.split())  # not left looking finished
 
@@ -46,8 +46,8 @@ def test_invalid_rows_stop_the_run_before_training(project):
     raw.write_text(raw.read_text().replace("\ngood,", "\nmaybe,", 3))
     err = fails(project, "--param", "sample=0")
     assert "Stage 'validate' failed" in err and "Status: a value outside `allowed` (schema drift)" in err
-    report = (project.root / "data/pipeline/validate/report.html").read_text()
-    assert "maybe" in report and "failure_case" not in err  # the failing values are in the HTML report
+    report = (project.root / "data/pipeline/validate/report.failed.html").read_text()
+    assert "maybe" in report and "failure_case" not in err  # the failing values are in the failed run's HTML report
 
 
 def test_outside_a_project(tmp_path):
