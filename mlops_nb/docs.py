@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .config import ConfigError, Project
-from .pipeline import pipeline_files, pipeline_tasks, summary_line
+from .pipeline import pipeline_files, pipeline_tasks, stage_source, summary_line
 
 # %% ../nbs/10d_docs.ipynb #cd450156
 LIBRARY_NOTEBOOK = re.compile(r"^\d+[a-z]?_\w+\.ipynb$")  # NN_name.ipynb or NNa_name.ipynb; not index, not _scratch
@@ -155,7 +155,7 @@ def _latest_reports(project: Project) -> list:
             nb = (task.get("product") or {}).get("nb") if isinstance(task.get("product"), dict) else None
             report = Path(os.path.abspath(project.path(nb))).with_suffix(".html") if nb else None
             if report and report.is_file():
-                source = project.path(task["source"])
+                source = stage_source(project, task["source"], f"Stage {task['name']!r} of {name}")
                 found.append((name, task["name"], summary_line(source) if source.is_file() else "", report))
     return found
 
