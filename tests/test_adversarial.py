@@ -25,7 +25,6 @@ RCE = [  # each would run a command (or reach Python's internals) through a deri
     "Amount[0]",
     "(x := 1)",
     "f'{{Amount}}'",
-    "10 ** 10 ** 10",
     " + ".join(["Amount"] * 5000),
 ]
 
@@ -109,7 +108,8 @@ CLI_CASES = {
     "serve port 99999": lambda o: ["serve", "--port", "99999"],
     "serve port -1": lambda o: ["serve", "--port", "-1"],
     "serve workers 0": lambda o: ["serve", "--workers", "0"],
-    "docs outside": lambda o: ["docs", "--no-execute", "--out", str(o / "docs")],
+    "docs onto a file": lambda o: ["docs", "--no-execute", "--out", "pipeline.yaml"],
+    "docs onto the project": lambda o: ["docs", "--no-execute", "--out", "."],
     "promote unknown version": lambda o: ["promote", "credit-risk", "999", "--by", "me", "--reason", "x"],
     "reproduce unknown version": lambda o: ["reproduce", "credit-risk", "999"],
     "data show unknown": lambda o: ["data", "show", "ffffffffff"],
