@@ -398,7 +398,7 @@ def model_card(info: dict) -> str:
             [f"- {r}" for r in info["gate_reasons"]] + ["",
              "## Approval", f"{t.get('approved_by', 'not approved')} {t.get('approved_at', '')} {t.get('approval_note', '')}".strip(), "",
              "## Lineage", f"- commit `{t.get('git_commit', '?')}` (dirty: {t.get('git_dirty', '?')})",
-             f"- parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if k not in ("numeric", "categorical", "derived")),
+             "- parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if k not in ("numeric", "categorical", "derived")),
              "- executed notebooks: " + ", ".join(info["reports"]), "",
              "## Limitations",
              "- Trained on historical applications; groups smaller than the bias threshold have noisy fairness rates.",

@@ -97,7 +97,7 @@ def pandera_schema(spec: dict) -> pa.DataFrameSchema:
         checks = []
         if col["type"] == "str":
             if col.get("allowed") is not None:
-                checks.append(pa.Check.isin(col["allowed"], error=f"a value outside `allowed` (schema drift)"))
+                checks.append(pa.Check.isin(col["allowed"], error="a value outside `allowed` (schema drift)"))
             dtype = str
         else:
             if col.get("min") is not None:

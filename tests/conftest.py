@@ -146,6 +146,19 @@ def start_server(cmd: list, url: str, http=requests, timeout=120) -> subprocess.
     return proc
 
 
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory) -> str:
+    "`mlflow server` on loopback with a SQLite backend and local artifacts: its URL."
+    d, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server([str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port",
+                         str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}",
+                         "--artifacts-destination", str(d / "artifacts")], f"{url}/health")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 def start_lab(root: Path, jupyter: Path | None = None) -> tuple:
     """JupyterLab (this environment's, or the `jupyter` command given) on loopback over `root`, with a token:
     (process, base url, token, requests session sending the token)."""

@@ -6,13 +6,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import CLI, free_port, start_server, wait_for
+from conftest import CLI, free_port, wait_for
 
-MLFLOW = Path(sys.executable).with_name("mlflow")
 NAME = "credit-risk"
 
 
@@ -94,7 +92,6 @@ def test_eight_threads_promoting_on_the_embedded_store(project, embedded):
 # when DIR/go appears: two of them run within milliseconds of each other, not a second apart as two cold starts would.
 CLI_AT_SIGNAL = """
 import os, sys, time
-from pathlib import Path
 import mlops_nb.cli, mlops_nb.config, mlops_nb.registry
 mlops_nb.registry.client(mlops_nb.config.project()).search_registered_models()
 signals = Path(sys.argv[1])
@@ -124,26 +121,13 @@ def test_two_parallel_cli_promotes_are_chained(project, tmp_path, round):
     assert project.champion() == moves[-1]["to"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    "`mlflow server` on loopback with a SQLite backend and local artifacts: its URL."
-    d, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start_server([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}",
-                         "--artifacts-destination", str(d / "artifacts")], f"{url}/health")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def test_eight_writers_sharing_only_a_tracking_server(server, tmp_path, monkeypatch):
+def test_eight_writers_sharing_only_a_tracking_server(tracking_server, tmp_path, monkeypatch):
     "Eight threads, each in a project folder of its own (no file lock in common), promoting on one server."
     from mlflow import MlflowClient
     from mlops_nb.config import Project
     from mlops_nb.registry import promote
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
-    c = MlflowClient(server, registry_uri=server)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    c = MlflowClient(tracking_server, registry_uri=tracking_server)
     run = c.create_run(c.create_experiment(f"concurrency-{free_port()}"))
     c.create_registered_model(NAME)
     versions = [int(c.create_model_version(NAME, f"runs:/{run.info.run_id}/model", run.info.run_id,

@@ -1,30 +1,10 @@
 """The same pipeline and registry commands against a real MLflow tracking server on loopback; and one that is down."""
-import sys
-from pathlib import Path
-
-import pytest
-
-from conftest import STAGES, Project, copy_project, free_port, start_server
-
-MLFLOW = Path(sys.executable).with_name("mlflow")
+from conftest import STAGES, Project, copy_project, free_port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    "`mlflow server` on loopback with a SQLite backend and local artifacts: its URL."
-    d, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start_server([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}",
-                         "--artifacts-destination", str(d / "artifacts")], f"{url}/health")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def test_pipeline_and_governance_against_a_tracking_server(server, tmp_path):
+def test_pipeline_and_governance_against_a_tracking_server(tracking_server, tmp_path):
     project = Project(copy_project(tmp_path / "project"))
-    env = {"MLFLOW_TRACKING_URI": server}
+    env = {"MLFLOW_TRACKING_URI": tracking_server}
     assert project.run(env=env) == set(STAGES)
     assert not (project.root / "data/mlflow.db").exists()  # everything went to the server
     listed = project.cli("models", env=env).stdout
