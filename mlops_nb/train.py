@@ -11,6 +11,7 @@ __all__ = ['CLASSIFIERS', 'RESAMPLERS', 'TRUSTED_PACKAGES', 'MODEL_REQUIREMENTS'
 # %% ../nbs/05_train.ipynb #3d6ac744
 import functools
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -31,8 +32,14 @@ def tracking(project: Project):
     uri = project.tracking_uri
     if uri.startswith(("http://", "https://")):
         _check_server(uri)
+    before = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    for key, value in before.items():  # MLflow writes both into the environment too: leave it as the user set it,
+        if value is None:               # or the next project of this process would read this one's store
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return mlflow
 
 

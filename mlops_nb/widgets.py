@@ -349,7 +349,7 @@ def lineage_html(info: dict) -> str:
             "commit": f"{t.get('git_commit', '?')} (dirty: {t.get('git_dirty', '?')})",
             "decision rule": t.get("decision_rule", "-"), "run": info["run_id"],
             "metrics": ", ".join(f"{k}={v}" for k, v in sorted(info["metrics"].items())),
-            "reports of stages": ", ".join(sorted({r.split("/")[1] for r in info["reports"] if r.count("/") > 1})) or "-"}
+            "reports of stages": ", ".join(sorted({r.split("/")[-2] for r in info["reports"] if r.count("/") > 1})) or "-"}
     cell = lambda v: ("<ul style='margin:0;padding-left:1.2em'>" + "".join(f"<li>{html.escape(str(r))}</li>" for r in v)
                       + "</ul>" if v else "-") if isinstance(v, list) else html.escape(str(v))
     body = "".join(f"<tr><th style='text-align:left;vertical-align:top;padding-right:1em'>{k}</th><td>{cell(v)}</td></tr>"

@@ -49,11 +49,12 @@ def test_registry_holds_a_champion_with_lineage(built):
     best = max(trials, key=lambda t: t.data.metrics["cv_roc_auc"])
     assert run.data.params["model_type"] == best.data.params["model_type"]  # the best trial's candidate, refitted
     assert {"demographic_parity_difference", "equalized_odds_difference"} <= set(run.data.metrics)
-    cards = {a.path for a in client.list_artifacts(mv.run_id, "model_card")}
-    assert cards == {"model_card/model_card.md", "model_card/model_card.html"}
+    own = f"v{mv.version}"  # each version's own folder: another version of the same run has its own
+    cards = {a.path for a in client.list_artifacts(mv.run_id, f"model_card/{own}")}
+    assert cards == {f"model_card/{own}/model_card.md", f"model_card/{own}/model_card.html"}
     for stage in STAGES[:STAGES.index("register")]:  # the executed notebooks that made the model travel with it
-        logged = {a.path for a in client.list_artifacts(mv.run_id, f"reports/{stage}")}
-        assert logged == {f"reports/{stage}/report.ipynb", f"reports/{stage}/report.html"}, logged
+        logged = {a.path for a in client.list_artifacts(mv.run_id, f"reports/{own}/{stage}")}
+        assert logged == {f"reports/{own}/{stage}/report.ipynb", f"reports/{own}/{stage}/report.html"}, logged
     scores = __import__("pandas").read_parquet(built.root / "data/pipeline/score/scores.parquet")
     assert set(scores.model_version) == {int(mv.version)}
 

@@ -92,6 +92,7 @@ def test_eight_threads_promoting_on_the_embedded_store(project, embedded):
 # when DIR/go appears: two of them run within milliseconds of each other, not a second apart as two cold starts would.
 CLI_AT_SIGNAL = """
 import os, sys, time
+from pathlib import Path
 import mlops_nb.cli, mlops_nb.config, mlops_nb.registry
 mlops_nb.registry.client(mlops_nb.config.project()).search_registered_models()
 signals = Path(sys.argv[1])

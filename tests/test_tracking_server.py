@@ -14,7 +14,7 @@ def test_pipeline_and_governance_against_a_tracking_server(tracking_server, tmp_
     project.cli("rollback", "credit-risk", "--by", "ci", "--reason", "undo", env=env)
     history = project.cli("models", "history", "credit-risk", env=env).stdout
     assert "OVERRIDE of failed gates: test" in history and "rollback: undo" in history
-    assert "reports/train/report.html" in project.cli("models", "show", "credit-risk", "1", env=env).stdout
+    assert "reports/v1/train/report.html" in project.cli("models", "show", "credit-risk", "1", env=env).stdout
     assert "predictions are identical" in project.cli("reproduce", "credit-risk", "1", env=env).stdout
 
 
