@@ -49,19 +49,21 @@ def choose_threshold(y_true, score, rule: str = "max_f1",
                      ) -> dict:
     "The decision threshold chosen by `rule` on (validation) rows: {'threshold', 'rule', 'statement'}."
     y_true, score = np.asarray(y_true), np.asarray(score)
-    candidates = np.unique(score)
+    candidates = np.unique(score)  # ascending: on a tie the lowest threshold wins
+    positives, negatives = np.sort(score[y_true == 1]), np.sort(score[y_true == 0])
+    fn = np.searchsorted(positives, candidates, side="left")  # at threshold c: positives scored below c
+    fp = len(negatives) - np.searchsorted(negatives, candidates, side="left")  # negatives scored c or above
     if rule == "fixed":
         t, why = fixed, "fixed by the threshold parameter"
     elif rule == "max_f1":
-        t = max(candidates, key=lambda c: skm.f1_score(y_true, score >= c, zero_division=0))
-        why = "maximises F1 on the validation split"
+        tp = len(positives) - fn
+        f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(candidates)), where=2 * tp + fp + fn > 0)
+        t, why = candidates[int(np.argmax(f1))], "maximises F1 on the validation split"
     elif rule == "youden":
         fpr, tpr, thresholds = skm.roc_curve(y_true, score)
         t, why = min(thresholds[np.argmax(tpr - fpr)], 1.0), "maximises TPR - FPR (Youden's J) on the validation split"
     elif rule == "cost":
-        cost = [cost_ratio * np.sum((score < c) & (y_true == 1)) + np.sum((score >= c) & (y_true == 0))
-                for c in candidates]
-        t = candidates[int(np.argmin(cost))]
+        t = candidates[int(np.argmin(cost_ratio * fn + fp))]
         why = f"minimises the cost on the validation split, a missed positive costing {cost_ratio:g} false alarms"
     else:
         raise ConfigError(f"Unknown threshold rule {rule!r}: choose one of {', '.join(THRESHOLD_RULES)}.")
