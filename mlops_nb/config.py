@@ -7,7 +7,7 @@ __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'ENV_FILE', 'EXPRESSION_FUNCTIONS',
            'OPERATORS', 'ALLOWED_EXPRESSION', 'EXPRESSION_PARTS', 'SAFE_NAME', 'SAFE_NAME_TEXT', 'PARAM_RULES',
            'quiet_telemetry', 'MlopsError', 'ConfigError', 'DataError', 'RegistryError', 'RunLocked', 'StageError',
            'find_root', 'Project', 'project', 'ExpressionRefused', 'Expression', 'parse_expression', 'check_params',
-           'read_yaml', 'parse_override', 'load_params', 'file_digest', 'atomic_path', 'run_lock']
+           'read_yaml', 'yaml_flow', 'parse_override', 'load_params', 'file_digest', 'atomic_path', 'run_lock']
 
 # %% ../nbs/00_config.ipynb #8bafa39c
 import ast
@@ -361,6 +361,12 @@ def _typed(name, value, default, where):
         f"Parameter {name!r} in {where} must be of type {kind.__name__} like its default {default!r}, "
         f"got {value!r} ({type(value).__name__}). Example: --param {name}={yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}"
     )
+
+
+def yaml_flow(value) -> str:
+    "`value` as one line of YAML (flow style, never wrapped, keys in their order), as env files write values."
+    return yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False).strip().removesuffix(
+        "...").strip()
 
 
 def parse_override(item: str):

@@ -11,7 +11,6 @@ __all__ = ['CHALLENGER', 'CHAMPION', 'COMPLETE', 'LEASE_SECONDS', 'KEY_METRICS',
 # %% ../nbs/07_registry.ipynb #d6213c37
 import hashlib
 import json
-import os
 import random
 import re
 import secrets

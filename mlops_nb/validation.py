@@ -10,12 +10,10 @@ __all__ = ['SCHEMA_HEADER', 'TYPES', 'FAILURE_COLUMNS', 'EMPTY_FEATURE', 'infer_
 # %% ../nbs/02_validation.ipynb #5bd9aefe
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 
-from .config import ConfigError, DataError, atomic_path
+from .config import ConfigError, DataError, atomic_path, yaml_flow
 
 # %% ../nbs/02_validation.ipynb #7c6f3a05
 SCHEMA_HEADER = """\
@@ -63,9 +61,8 @@ def write_schema(spec: dict, path, force: bool = False) -> Path:
     if path.exists() and not force:
         raise ConfigError(f"{path} exists and may hold people's edits: review it, or pass --force to replace it.")
     lines = [SCHEMA_HEADER, f"strict: {str(spec.get('strict', True)).lower()}", "columns:"]
-    flow = lambda x: yaml.safe_dump(x, default_flow_style=True, width=10_000, sort_keys=False).strip()
     for name, col in spec["columns"].items():
-        lines.append(f"  {flow(name).removesuffix('...').strip()}: {flow(col)}")
+        lines.append(f"  {yaml_flow(name)}: {yaml_flow(col)}")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     return path

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, RegistryError, load_params,
-                             run_lock)
+                             run_lock, yaml_flow)
 from .config import project as find_project
 from . import pipeline, registry
 from .monitoring import MISSING, bin_counts, drift_report, reference_profile
@@ -141,11 +141,6 @@ def parameters(project: Project, env_file=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "value", "type", "help", "choices"])
 
 # %% ../nbs/10f_widgets.ipynb #2619ff42
-def _flow(value) -> str:
-    "`value` as one line of YAML (flow style)."
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
-
-
 def parameter_input(name: str, value, help_text: str = "", options=()) -> W.Widget:
     "An input widget for parameter `name` of the type of `value`."
     common = dict(description=name, tooltip=help_text, style={"description_width": "11em"},
@@ -159,9 +154,9 @@ def parameter_input(name: str, value, help_text: str = "", options=()) -> W.Widg
     if isinstance(value, str) and options:
         return W.Dropdown(options=list(options), value=value, **common)
     if isinstance(value, list):
-        return W.Textarea(value=_flow(value), rows=1, **common)
+        return W.Textarea(value=yaml_flow(value), rows=1, **common)
     if isinstance(value, dict):  # block YAML, a line per key
-        text = "\n".join(_flow({k: v})[1:-1] for k, v in value.items())
+        text = "\n".join(yaml_flow({k: v})[1:-1] for k, v in value.items())
         return W.Textarea(value=text, rows=min(text.count("\n") + 1, 6), **common)
     return W.Text(value="" if value is None else str(value), **common)
 
@@ -173,10 +168,10 @@ def override(name: str, widget: W.Widget, default):
         try:
             value = yaml.safe_load(value)
         except yaml.YAMLError as e:
-            raise ConfigError(f"Parameter {name!r}: {str(e).splitlines()[0]}. Write it as YAML, e.g. {_flow(default)}.") from None
+            raise ConfigError(f"Parameter {name!r}: {str(e).splitlines()[0]}. Write it as YAML, e.g. {yaml_flow(default)}.") from None
     if value == default and type(value) is type(default):
         return None
-    return f"{name}={value}" if isinstance(value, str) else f"{name}={_flow(value)}"
+    return f"{name}={value}" if isinstance(value, str) else f"{name}={yaml_flow(value)}"
 
 # %% ../nbs/10f_widgets.ipynb #30f40c8f
 class RunForm(W.VBox):
