@@ -7,12 +7,14 @@ __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'ENV_FILE', 'EXPRESSION_FUNCTIONS',
            'OPERATORS', 'ALLOWED_EXPRESSION', 'EXPRESSION_PARTS', 'SAFE_NAME', 'SAFE_NAME_TEXT', 'PARAM_RULES',
            'quiet_telemetry', 'MlopsError', 'ConfigError', 'DataError', 'RegistryError', 'RunLocked', 'StageError',
            'find_root', 'Project', 'project', 'ExpressionRefused', 'Expression', 'parse_expression', 'check_params',
-           'read_yaml', 'yaml_flow', 'parse_override', 'load_params', 'file_digest', 'atomic_path', 'run_lock']
+           'read_yaml', 'yaml_flow', 'parse_override', 'load_params', 'file_digest', 'alive', 'atomic_path',
+           'remove_stale_temporaries', 'run_lock']
 
 # %% ../nbs/00_config.ipynb #8bafa39c
 import ast
 import difflib
 import hashlib
+import glob
 import os
 import re
 import sys
@@ -101,6 +103,9 @@ class Project:
 
     @property
     def artifacts(self) -> Path: return self.data / "mlartifacts"  # MLflow artifacts of the embedded store
+
+    @property
+    def scratch(self) -> Path: return self.data / "scratch"  # products of stage notebooks run by hand
 
     @property
     def tracking_uri(self) -> str:
@@ -410,6 +415,19 @@ def file_digest(path, chunk_size=1 << 20) -> str:
     return h.hexdigest()
 
 
+def alive(pid: int) -> bool:
+    "Whether a process with id `pid` is running on this machine (another user's counts as running)."
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # no such process, or not a process id at all
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed."
@@ -421,6 +439,17 @@ def atomic_path(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path) -> list:
+    "Remove the temporaries (`.NAME.tmp-PID`, see `atomic_path`) of file `path`, or in folder `path`, whose process is gone."
+    path, removed = Path(path), []
+    for tmp in path.glob(".*.tmp-*") if path.is_dir() else path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        pid = tmp.name.rpartition("-")[2]
+        if pid.isdigit() and not alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 # %% ../nbs/00_config.ipynb #226aa194
 _held: dict = {}  # lock path -> (open file, depth) held by this process

@@ -20,7 +20,7 @@ import pandas as pd
 
 import tempfile
 
-from .config import DataError, atomic_path
+from .config import DataError, alive, atomic_path
 
 # %% ../nbs/01_data.ipynb #58c0cabf
 FILE_TYPES = {".csv": "read_csv", ".parquet": "read_parquet", ".pq": "read_parquet"}
@@ -247,25 +247,12 @@ def _write_parquet(source, query: str, sample: int, seed: int, path: Path):
 TEMP_PREFIX = ".ingest-"  # temporary snapshots in the store: .ingest-<pid>-<random>.parquet
 
 
-def _alive(pid: int) -> bool:
-    "Whether a process with id `pid` is running (on this machine)."
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # no such process, or not a process id at all
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def clear_stale_temps(store) -> list:
     "Remove the temporary snapshots of ingests whose process is gone (killed, or the machine stopped): their paths."
     removed = []
     for tmp in Path(store).glob(f"{TEMP_PREFIX}*.parquet"):
         pid = tmp.name[len(TEMP_PREFIX):-len(".parquet")].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

@@ -48,10 +48,11 @@ def test_stage_io_finds_the_pipeline_of_a_stage(project, monkeypatch):
     monkeypatch.setenv("MLOPS_NB_ROOT", str(project.root))
     monkeypatch.delenv("MLOPS_NB_PIPELINE", raising=False)
     upstream, product = stage_io("train")  # only in the default pipeline
-    assert product["run"] == str(project.root / "data/pipeline/train/run.json")
+    assert product["run"] == str(project.root / "data/scratch/train/run.json")  # by hand: a scratch place of its own
+    assert upstream["features"]["spec"] == str(project.root / "data/pipeline/features/feature_spec.json")
     with pytest.raises(ConfigError, match=r"Stage 'ingest' is in several pipelines \(default, mini\)"):
         stage_io("ingest")
     upstream, product = stage_io("validate", pipeline="mini")
     assert upstream["ingest"]["version"] == str(project.root / "data/pipeline/mini/ingest/data_version.json")
     monkeypatch.setenv("MLOPS_NB_PIPELINE", "mini")
-    assert stage_io("prepare")[1]["nb"] == str(project.root / "data/pipeline/mini/prepare/report.ipynb")
+    assert stage_io("prepare")[1]["nb"] == str(project.root / "data/scratch/mini/prepare/report.ipynb")

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO, start_lab
+from conftest import REPO, start_lab, wait_for
 
 CHROMIUM = Path(os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")  # Playwright downloads none
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),  # in CI a missing browser fails
@@ -132,6 +132,20 @@ def test_widgets_render_and_act_in_jupyterlab(lab, tmp_path):
             expect(form).to_contain_text("drift_psi_threshold=0.3")
             meta = json.loads((root / "data/pipeline/monitor/.drift.csv.metadata").read_text())
             assert meta["params"]["drift_psi_threshold"] == 0.3
+
+            # Twice more in the same kernel: each run finishes in the form and rewrites the report index.
+            index = root / "data/pipeline/index.html"
+            for rate in ("0.25", "0.3"):
+                written = index.stat().st_mtime
+                missing = form.locator(".mlops-param-max_missing_rate input")
+                missing.fill(rate)
+                missing.press("Enter")
+                form.locator("button.mlops-run-button").click()
+                expect(form).to_contain_text(f"max_missing_rate={rate}", timeout=300_000)
+                expect(form).to_contain_text("1 of 10 stage(s) ran", timeout=300_000)
+                wait_for(lambda: index.stat().st_mtime > written, "the report index to be rewritten", timeout=60)
+            meta = json.loads((root / "data/pipeline/monitor/.drift.csv.metadata").read_text())
+            assert meta["params"]["max_missing_rate"] == 0.3
             final = shots / "3-after-run.png"
             result.scroll_into_view_if_needed()
             page.screenshot(path=final, full_page=True)
