@@ -14,7 +14,7 @@ from mlops_nb.data import ingest
 from mlops_nb.evaluate import classification_metrics, evaluation_plots, fairness_report, gate
 from mlops_nb.feature_store import materialize, point_in_time, with_keys
 from mlops_nb.features import derived_plot, feature_columns, feature_summary
-from mlops_nb.monitoring import drift_plot, drift_report
+from mlops_nb.monitoring import drift_plot, drift_report, profile
 from mlops_nb.prepare import clean, split
 from mlops_nb.registry import card_html, describe, model_card, register
 from mlops_nb.scoring import load_model, score, score_plot
@@ -77,8 +77,9 @@ def main(root, env_file=None):
     batch = test.drop(columns=[target])
     scores = score(champion, batch, a["model_name"], v, positive)
     score_plot(scores).savefig(out / "scores.png")
-    report = drift_report(train, batch, a["numeric_features"], a["categorical_features"], a["drift_psi_threshold"])
-    drift_plot(report, a["drift_psi_threshold"]).savefig(out / "drift.png")
+    reference = profile(train, a["numeric_features"], a["categorical_features"])
+    report = drift_report(reference, batch, a["drift_threshold"], a["drift_p_value"])
+    drift_plot(report, a["drift_threshold"], a["drift_p_value"]).savefig(out / "drift.png")
     print(f"plain: roc_auc {metrics['roc_auc']:.4f}, champion v{v}, {int(report.drifted.sum())} drifted")
 
 

@@ -306,8 +306,12 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
     "max_dp_difference": _range(0, 1, example=0.45),
     "max_eo_difference": _range(0, 1, example=0.45),
     "champion_margin": _range(0, 1, example=0.02),
-    "drift_psi_threshold": _range(0, above=True, example=0.2),
-    "drift_p_value": _range(0, 1, above=True, below=True, example=0.01),
+    "drift_threshold": _range(0, above=True, example=0.1),
+    "drift_psi_threshold": lambda name, value, root: (  # replaced: a user's old env.yaml is told what to write
+        "it was replaced by drift_threshold, an effect size that means the same at every sample size (Wasserstein "
+        "distance / sd for numbers, so a 0.3 sd shift reads 0.3; Cohen's w for categories). Replace the line with "
+        "`drift_threshold: 0.1` in env.yaml (PSI stays in the drift report, for reading)."),
+    "drift_p_value": _range(0, 1, above=True, below=True, example=0.01),  # Holm-adjusted over the features
     "max_missing_rate": _range(0, 1, example=0.2),
     "min_live_roc_auc": _range(0, 1, example=0.7),
     "feature_view": _safe_name("credit_features"),  # a folder under data/features/

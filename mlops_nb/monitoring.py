@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['MISSING', 'PROFILE_PATH', 'EPS', 'DRIFT_COLUMNS', 'LOG_COLUMNS', 'PERFORMANCE_DIGITS', 'ALERT_KINDS', 'THRESHOLDS',
            'bin_counts', 'numeric_profile', 'categorical_profile', 'profile', 'log_profile', 'reference_profile', 'psi',
-           'ks_from_counts', 'numeric_drift', 'categorical_drift', 'drift_report', 'drift_plot', 'since_time',
-           'prediction_log_files', 'read_prediction_log', 'write_prediction_log', 'feedback', 'read_feedback',
-           'live_performance', 'drift_by_period', 'drift_over_time_plot', 'decide_alerts', 'alert_log', 'report_path',
-           'append_alerts', 'read_alerts', 'post_alerts', 'Monitoring', 'monitor', 'prediction_drift_plot',
-           'performance_plot', 'report_html', 'write_report', 'record']
+           'ks_from_counts', 'wasserstein_from_counts', 'numeric_drift', 'cohen_w', 'categorical_drift', 'holm',
+           'drift_report', 'drift_plot', 'since_time', 'prediction_log_files', 'read_prediction_log',
+           'write_prediction_log', 'feedback', 'read_feedback', 'live_performance', 'drift_by_period',
+           'drift_over_time_plot', 'decide_alerts', 'alert_log', 'report_path', 'append_alerts', 'read_alerts',
+           'post_alerts', 'Monitoring', 'monitor', 'prediction_drift_plot', 'performance_plot', 'report_html',
+           'write_report', 'record']
 
 # %% ../nbs/09_monitoring.ipynb #eea360e2
 import json
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .config import DataError, Project, RegistryError, atomic_path, load_params
+from .config import ConfigError, DataError, Project, RegistryError, atomic_path, load_params
 from .registry import CHAMPION, client, model_version
 
 # %% ../nbs/09_monitoring.ipynb #ef4fe73f
@@ -50,7 +51,7 @@ def bin_counts(x: np.ndarray, edges: np.ndarray) -> tuple:
 
 
 def numeric_profile(values, bins: int = 10, fine: int = 100) -> dict:
-    "Reference statistics of a numeric feature: percentile edges and rows per bin, PSI (decile) edges, missing rows."
+    "Reference statistics of a numeric feature: percentile edges and rows per bin, PSI (decile) edges, missing rows, sd."
     x = _floats(values)
     present = x[~np.isnan(x)]
     q = np.quantile(present, np.arange(1, fine) / fine) if len(present) else np.array([])
@@ -58,7 +59,8 @@ def numeric_profile(values, bins: int = 10, fine: int = 100) -> dict:
     counts, missing = bin_counts(x, edges)
     return {"kind": "numeric", "rows": len(x), "missing": missing, "edges": edges.tolist(), "counts": counts.tolist(),
             "psi_edges": np.unique(q[fine // bins - 1::fine // bins]).tolist(),  # deciles: a subset of the edges
-            "mean": float(present.mean()) if len(present) else None}
+            "mean": float(present.mean()) if len(present) else None,
+            "std": float(present.std()) if len(present) else None}  # the unit of the drift effect size
 
 
 def _category_counts(values) -> dict:
@@ -134,22 +136,57 @@ def ks_from_counts(ref_counts, cur_counts) -> tuple:
     return d, float(stats.kstwobign.sf(d * np.sqrt(n * m / (n + m))))
 
 
+def wasserstein_from_counts(ref_counts, cur_counts, edges) -> float:
+    "Wasserstein-1 distance of two samples given as rows per bin of `edges`, both clipped to [edges[0], edges[-1]]."
+    ref_counts, cur_counts, edges = np.asarray(ref_counts), np.asarray(cur_counts), np.asarray(edges, dtype=float)
+    n, m = ref_counts.sum(), cur_counts.sum()
+    if not n or not m:
+        return np.nan
+    gap = np.abs(np.cumsum(ref_counts)[:-1] / n - np.cumsum(cur_counts)[:-1] / m)  # |F_ref - F_cur| at each edge
+    return float(np.sum((gap[:-1] + gap[1:]) / 2 * np.diff(edges)))  # the area between them, by trapezoids
+
+
+def _scale(ref: dict) -> float:
+    "The reference's standard deviation; for profiles stored before it was: its 1st-99th percentile range / 4.65."
+    if ref.get("std") is not None:
+        return float(ref["std"])
+    edges = ref["edges"]
+    return (edges[-1] - edges[0]) / 4.65 if len(edges) > 1 else 0.0  # a normal's 1st-99th percentiles: 4.65 sd apart
+
+
 def numeric_drift(ref: dict, values) -> dict:
-    "PSI over the reference's deciles, the KS test over its percentiles, and the missing rate, of a numeric feature."
+    "Effect size (Wasserstein distance in reference sd), KS test, PSI and missing rate of a numeric feature."
     x = _floats(values)
     edges = np.asarray(ref["edges"], dtype=float)
     counts, missing = bin_counts(x, edges)
     ref_counts = np.asarray(ref["counts"])
     starts = np.r_[0, np.searchsorted(edges, ref["psi_edges"]) + 1]  # fine bins -> decile bins
     d, p = ks_from_counts(ref_counts, counts)
+    scale = _scale(ref)
+    if scale > 0 and len(edges) > 1:
+        measure, effect = "wasserstein/sd", wasserstein_from_counts(ref_counts, counts, edges) / scale
+    else:  # a constant reference: the share of rows off that value
+        measure, effect = "ks", d
     deciles = [np.r_[np.add.reduceat(c, starts), m] for c, m in ((ref_counts, ref["missing"]), (counts, missing))]
-    return {"psi": psi(*map(_shares, deciles)),  # missing values are a bin of their own
-            "test": "ks", "statistic": d, "p_value": p, "missing_rate": missing / max(len(x), 1),
-            "reference_missing_rate": ref["missing"] / max(ref["rows"], 1), "unseen_rate": 0.0, "unseen": ""}
+    return {"measure": measure, "effect_size": effect, "test": "ks", "statistic": d, "p_value": p,
+            "psi": psi(*map(_shares, deciles)),  # missing values are a bin of their own
+            "missing_rate": missing / max(len(x), 1), "reference_missing_rate": ref["missing"] / max(ref["rows"], 1),
+            "unseen_rate": 0.0, "unseen": ""}
+
+
+def cohen_w(ref_counts, cur_counts) -> float:
+    "Cohen's w of two samples given as rows per category: sqrt(sum((p - q)^2 / pooled)) over the categories."
+    r, c = np.asarray(ref_counts, dtype=float), np.asarray(cur_counts, dtype=float)
+    n, m = r.sum(), c.sum()
+    if not n or not m:
+        return np.nan
+    pooled = (r + c) / (n + m)
+    seen = pooled > 0
+    return float(np.sqrt(np.sum((r[seen] / n - c[seen] / m) ** 2 / pooled[seen])))
 
 
 def categorical_drift(ref: dict, values) -> dict:
-    "PSI and chi-square test over the categories (missing is one), the missing rate and unseen categories."
+    "Effect size (Cohen's w), chi-square test and PSI over the categories (missing is one), missing and unseen rates."
     cur = _category_counts(values)
     cats = sorted(set(ref["counts"]) | set(cur))
     r = np.array([ref["counts"].get(c, 0) for c in cats])
@@ -157,21 +194,31 @@ def categorical_drift(ref: dict, values) -> dict:
     chi2 = stats.chi2_contingency(np.vstack([r, c]) + 1) if len(cats) > 1 else None  # +1: one-sided categories
     unseen = {k: v for k, v in cur.items() if k not in ref["counts"] and k != MISSING}
     rows = max(sum(cur.values()), 1)
-    return {"psi": psi(_shares(r), _shares(c)), "test": "chi2",
+    return {"measure": "cohen_w", "effect_size": cohen_w(r, c), "test": "chi2",
             "statistic": float(chi2.statistic) if chi2 else 0.0, "p_value": float(chi2.pvalue) if chi2 else 1.0,
+            "psi": psi(_shares(r), _shares(c)),
             "missing_rate": cur.get(MISSING, 0) / rows, "reference_missing_rate": ref["missing"] / max(ref["rows"], 1),
             "unseen_rate": sum(unseen.values()) / rows, "unseen": ", ".join(sorted(unseen))}
 
+
+def holm(p_values) -> np.ndarray:
+    "Holm's adjusted p-values: the smallest times m, the next times m-1, ..., never below the one before (NaN as 1)."
+    p = np.nan_to_num(np.asarray(p_values, dtype=float), nan=1.0)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))), 1.0)
+    return adjusted
+
 # %% ../nbs/09_monitoring.ipynb #f5aeac84
-DRIFT_COLUMNS = ["feature", "kind", "psi", "test", "statistic", "p_value", "missing_rate", "reference_missing_rate",
-                 "unseen_rate", "unseen", "drifted"]
+DRIFT_COLUMNS = ["feature", "kind", "measure", "effect_size", "threshold", "test", "statistic", "p_value", "p_adjusted",
+                 "psi", "missing_rate", "reference_missing_rate", "unseen_rate", "unseen", "drifted"]
 
 
 def drift_report(prof: dict, current: pd.DataFrame,
-                 psi_threshold: float = 0.2,  # PSI above which a feature may count as drifted
-                 p_value: float = 0.01,  # ... when its test's p-value is also below this
+                 threshold: float = 0.1,  # effect size (Wasserstein / sd, or Cohen's w) above which a feature may drift
+                 p_value: float = 0.01,  # ... when its test's p-value, Holm-adjusted over the features, is below this
                  ) -> pd.DataFrame:
-    "Drift and data quality of each feature of `current` against the reference profile `prof`, sorted by PSI."
+    "Drift and data quality of each feature of `current` against the reference profile `prof`, largest effect first."
     missing = [c for c in prof["features"] if c not in current.columns]
     if missing:
         raise DataError(f"The data to monitor lacks the model's input column(s) {missing}: monitor data with every "
@@ -179,20 +226,30 @@ def drift_report(prof: dict, current: pd.DataFrame,
     rows = [{"feature": c, "kind": ref["kind"],
              **(numeric_drift if ref["kind"] == "numeric" else categorical_drift)(ref, current[c])}
             for c, ref in prof["features"].items()]
-    report = pd.DataFrame(rows, columns=DRIFT_COLUMNS[:-1])
-    report["drifted"] = (report.psi > psi_threshold) & (report.p_value < p_value)
-    return report.sort_values("psi", ascending=False, ignore_index=True)
+    report = pd.DataFrame(rows, columns=DRIFT_COLUMNS[:-1]).assign(threshold=threshold)
+    report["p_adjusted"] = holm(report.p_value)
+    report["drifted"] = (report.effect_size > threshold) & (report.p_adjusted < p_value)
+    return report.sort_values("effect_size", ascending=False, ignore_index=True, na_position="last")
 
 
-def drift_plot(report: pd.DataFrame, psi_threshold: float = 0.2):
-    "A bar chart of PSI per feature with the threshold line; drifted features in red."
+def drift_plot(report: pd.DataFrame, threshold: float = 0.1, p_value: float = 0.01):
+    "Effect size per feature with the threshold line, each bar labelled with its adjusted p-value; drifted in red."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(report) + 1))
-    ax.barh(report.feature, report.psi, color=np.where(report.drifted, "tab:red", "tab:blue"))
-    ax.axvline(psi_threshold, color="grey", linestyle=":")
+    from matplotlib.patches import Patch
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(report) + 1.4))
+    over = (report.effect_size > threshold) & ~report.drifted.astype(bool)
+    colors = np.where(report.drifted, "tab:red", np.where(over, "tab:orange", "tab:blue"))
+    ax.barh(report.feature, report.effect_size.fillna(0), color=colors)
+    for y, (e, p) in enumerate(zip(report.effect_size.fillna(0), report.p_adjusted)):
+        ax.annotate(f" p={p:.2g}", (e, y), va="center", fontsize=7)
+    ax.axvline(threshold, color="grey", linestyle=":")
     ax.invert_yaxis()
-    ax.set_xlabel("PSI (population stability index)")
-    ax.set_title("Feature drift against the training data")
+    ax.set_xlabel(f"effect size: Wasserstein distance / sd (numbers), Cohen's w (categories); threshold {threshold}")
+    ax.set_title(f"Feature drift against the training data (drifted: effect > {threshold} and Holm p < {p_value})")
+    ax.legend(handles=[Patch(color="tab:red", label="drifted"), Patch(color="tab:orange", label=f"over {threshold}, "
+                       f"p not < {p_value}"), Patch(color="tab:blue", label="not drifted")], fontsize=7,
+              loc="lower right")
+    ax.margins(x=0.15)
     fig.tight_layout()
     plt.close(fig)  # shown once, as the cell's result
     return fig
@@ -381,25 +438,27 @@ def live_performance(labelled: pd.DataFrame, positive_class,
     return out.astype({"rows": int})
 
 # %% ../nbs/09_monitoring.ipynb #04d0c216
-def drift_by_period(prof: dict, log: pd.DataFrame, freq: str = "D", psi_threshold: float = 0.2,
+def drift_by_period(prof: dict, log: pd.DataFrame, freq: str = "D", threshold: float = 0.1,
                     p_value: float = 0.01) -> pd.DataFrame:
-    "The drift report of each period of `freq` of a prediction log, in long form (period, feature, psi, ...)."
+    "The drift report of each period of `freq` of a prediction log, in long form (period, feature, effect_size, ...)."
     if log.empty:
         return pd.DataFrame(columns=["period", *DRIFT_COLUMNS])
     periods = pd.to_datetime(log.time, utc=True).dt.tz_localize(None).dt.to_period(freq)
-    frames = [drift_report(prof, g, psi_threshold, p_value).assign(period=p) for p, g in log.groupby(periods)]
+    frames = [drift_report(prof, g, threshold, p_value).assign(period=p) for p, g in log.groupby(periods)]
     return pd.concat(frames, ignore_index=True)[["period", *DRIFT_COLUMNS]]
 
 
-def drift_over_time_plot(by_period: pd.DataFrame, psi_threshold: float = 0.2):
-    "PSI of each feature per period, with the threshold line."
+def drift_over_time_plot(by_period: pd.DataFrame, threshold: float = 0.1):
+    "The effect size of each feature per period, with the threshold line; drifted periods marked with a red ring."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for feature, g in by_period.groupby("feature"):
-        ax.plot(g.period.astype(str), g.psi, marker="o", label=feature)
-    ax.axhline(psi_threshold, color="grey", linestyle=":")
-    ax.set_ylabel("PSI")
-    ax.set_title("Feature drift per day")
+        ax.plot(g.period.astype(str), g.effect_size, marker="o", label=feature)
+    hit = by_period[by_period.drifted.astype(bool)]
+    ax.scatter(hit.period.astype(str), hit.effect_size, s=120, facecolors="none", edgecolors="tab:red", zorder=3)
+    ax.axhline(threshold, color="grey", linestyle=":", label=f"threshold {threshold}")
+    ax.set_ylabel("effect size (Wasserstein / sd, Cohen's w)")
+    ax.set_title("Feature drift per day (red ring: drifted that day)")
     ax.legend(fontsize=7, ncol=2)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.tight_layout()
@@ -408,7 +467,7 @@ def drift_over_time_plot(by_period: pd.DataFrame, psi_threshold: float = 0.2):
 
 # %% ../nbs/09_monitoring.ipynb #60bb947c
 ALERT_KINDS = ("feature_drift", "prediction_drift", "missing_rate", "unseen_category", "live_roc_auc")
-THRESHOLDS = ("drift_psi_threshold", "drift_p_value", "max_missing_rate", "min_live_roc_auc")
+THRESHOLDS = ("drift_threshold", "drift_p_value", "max_missing_rate", "min_live_roc_auc")
 
 
 def decide_alerts(features: pd.DataFrame, prediction: dict | None, overall_roc_auc: float | None,
@@ -421,8 +480,9 @@ def decide_alerts(features: pd.DataFrame, prediction: dict | None, overall_roc_a
                        "threshold": threshold, "message": message})
     for r in features.itertuples():
         if r.drifted:
-            alert("feature_drift", r.feature, r.psi, t["drift_psi_threshold"],
-                  f"{r.feature} drifted: PSI {r.psi:.3f} > {t['drift_psi_threshold']} ({r.test} p={r.p_value:.2g}).")
+            alert("feature_drift", r.feature, r.effect_size, t["drift_threshold"],
+                  f"{r.feature} drifted: {r.measure} {r.effect_size:.3f} > {t['drift_threshold']} ({r.test} "
+                  f"p={r.p_value:.2g}, Holm-adjusted {r.p_adjusted:.2g} < {t['drift_p_value']}).")
         if r.missing_rate > t["max_missing_rate"]:
             alert("missing_rate", r.feature, r.missing_rate, t["max_missing_rate"],
                   f"{r.feature} is missing in {r.missing_rate:.1%} of rows (> {t['max_missing_rate']:.1%}; "
@@ -430,10 +490,10 @@ def decide_alerts(features: pd.DataFrame, prediction: dict | None, overall_roc_a
         if r.unseen_rate > 0:
             alert("unseen_category", r.feature, r.unseen_rate, 0.0,
                   f"{r.feature} has categories never seen in training in {r.unseen_rate:.1%} of rows: {r.unseen}.")
-    if prediction and prediction["psi"] > t["drift_psi_threshold"] and prediction["p_value"] < t["drift_p_value"]:
-        alert("prediction_drift", "score", prediction["psi"], t["drift_psi_threshold"],
-              f"The scores drifted: PSI {prediction['psi']:.3f} > {t['drift_psi_threshold']} "
-              f"(ks p={prediction['p_value']:.2g}).")
+    if prediction and prediction["effect_size"] > t["drift_threshold"] and prediction["p_value"] < t["drift_p_value"]:
+        alert("prediction_drift", "score", prediction["effect_size"], t["drift_threshold"],
+              f"The scores drifted: {prediction['measure']} {prediction['effect_size']:.3f} > {t['drift_threshold']} "
+              f"(ks p={prediction['p_value']:.2g} < {t['drift_p_value']}).")
     if overall_roc_auc is not None and not np.isnan(overall_roc_auc) and overall_roc_auc < t["min_live_roc_auc"]:
         alert("live_roc_auc", "", overall_roc_auc, t["min_live_roc_auc"],
               f"Live ROC AUC {overall_roc_auc:.3f} < {t['min_live_roc_auc']} on the labelled predictions.")
@@ -516,7 +576,9 @@ class Monitoring:
         lines = [f"{self.name} v{self.version}: {self.rows} rows of {self.source}; "
                  f"{len(drifted)} of {len(self.features)} features drifted{': ' + ', '.join(drifted) if drifted else ''}"]
         if self.prediction:
-            lines.append(f"prediction drift: PSI {self.prediction['psi']:.3f}, ks p={self.prediction['p_value']:.2g}")
+            p, t = self.prediction, self.thresholds
+            lines.append(f"prediction drift: {p['measure']} {p['effect_size']:.3f} (threshold "
+                         f"{t.get('drift_threshold', '?')}), ks p={p['p_value']:.2g}")
         if len(self.performance):
             p = self.performance.iloc[-1]
             lines.append(f"live performance ({int(self.performance.rows.sum())} labelled rows); latest day {p.period}: "
@@ -538,6 +600,11 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
     name = name or params["model_name"]
     version = int(find_version(project, name, alias).version)
     prof = reference_profile(project, name, version)
+    if lacking := [k for k in THRESHOLDS if k not in params]:
+        old = " (it replaces drift_psi_threshold: drift is now an effect size, see the monitoring notebook)" \
+            if "drift_threshold" in lacking else ""
+        raise ConfigError(f"The monitoring parameters lack {lacking}{old}: add them to env.yaml, e.g. "
+                          "drift_threshold: 0.1, drift_p_value: 0.01.")
     thresholds = {k: params[k] for k in THRESHOLDS}
     since = since_time(since)
     if source is None:
@@ -551,7 +618,7 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
     else:
         current, label = _batch(project, source, name, version), str(source)
         scores = current.score.dropna().to_numpy()
-    features = drift_report(prof, current, thresholds["drift_psi_threshold"], thresholds["drift_p_value"])
+    features = drift_report(prof, current, thresholds["drift_threshold"], thresholds["drift_p_value"])
     prediction = numeric_drift(prof["prediction"], scores) if prof.get("prediction") and len(scores) else None
     labelled = read_feedback(project)
     if source is not None:
@@ -567,7 +634,7 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
     alerts = decide_alerts(features, prediction, overall_auc, thresholds)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     alerts = [{"time": now, "model_name": name, "model_version": version, **a, "source": label} for a in alerts]
-    over_time = drift_by_period(prof, current, "D", thresholds["drift_psi_threshold"], thresholds["drift_p_value"]) \
+    over_time = drift_by_period(prof, current, "D", thresholds["drift_threshold"], thresholds["drift_p_value"]) \
         if source is None else pd.DataFrame(columns=["period", *DRIFT_COLUMNS])
     result = Monitoring(name, version, label, len(current), features, prediction, scores, performance, over_time,
                         alerts, thresholds, prof, since=since)
@@ -641,9 +708,9 @@ def report_html(result: Monitoring) -> str:
              f"<pre>{html.escape(result.summary())}</pre>", "<h2>Alerts</h2>",
              alerts.to_html(index=False) if len(alerts) else "<p>none</p>",
              "<h2>Feature drift and data quality</h2>", result.features.round(4).to_html(index=False),
-             img(drift_plot(result.features, t.get("drift_psi_threshold", 0.2)))]
+             img(drift_plot(result.features, t.get("drift_threshold", 0.1), t.get("drift_p_value", 0.01)))]
     if len(result.over_time):
-        parts += ["<h2>Drift per day</h2>", img(drift_over_time_plot(result.over_time, t.get("drift_psi_threshold", 0.2)))]
+        parts += ["<h2>Drift per day</h2>", img(drift_over_time_plot(result.over_time, t.get("drift_threshold", 0.1)))]
     if result.reference.get("prediction"):
         parts += ["<h2>Scores</h2>", img(prediction_drift_plot(result.reference, result.scores))]
     if len(result.performance):

@@ -463,7 +463,7 @@ def distribution_plot(reference: dict, current: pd.Series, title: str = ""):
 class DriftView(W.VBox):
     "Drift of each feature for a model version: the report, and reference against current for the feature chosen."
 
-    def __init__(self, project: Project, name: str, version: int, current=None, threshold: float = 0.2,
+    def __init__(self, project: Project, name: str, version: int, current=None, threshold: float = 0.1,
                  p_value: float = 0.01):
         self.profile, self.current = drift_data(project, name, version, current)
         self.report = drift_report(self.profile, self.current, threshold, p_value)
@@ -476,15 +476,16 @@ class DriftView(W.VBox):
         summary.add_class("mlops-drift-report")
         drifted = int(self.report.drifted.sum())
         super().__init__([W.HTML(f"<b>Drift of {html.escape(name)} v{version}</b>: {drifted} of {len(self.report)} "
-                                 f"features drifted (PSI &gt; {threshold} and p &lt; {p_value}); reference: its "
+                                 f"features drifted (effect size &gt; {threshold} and Holm p &lt; {p_value}); reference: its "
                                  f"training profile ({self.profile['rows']} rows), current: {len(self.current)} rows"),
                           self.feature, self.plot, summary])
         self.add_class("mlops-drift-view")
 
     def show(self):
         f = self.feature.value
-        psi = float(self.report.set_index("feature").psi[f])
-        self.plot.value = figure_png(distribution_plot(self.profile["features"][f], self.current[f], f"{f}: PSI {psi:.3f}"))
+        r = self.report.set_index("feature").loc[f]
+        title = f"{f}: {r.measure} {r.effect_size:.3f} (threshold {r.threshold}), p={r.p_adjusted:.2g} adjusted"
+        self.plot.value = figure_png(distribution_plot(self.profile["features"][f], self.current[f], title))
 
 
 def drift_view(name: str | None = None,  # registered model; default: env.yaml's `model_name`
@@ -492,9 +493,9 @@ def drift_view(name: str | None = None,  # registered model; default: env.yaml's
                project: Project | None = None,
                current: pd.DataFrame | None = None,  # default: the latest scored batch
                ) -> W.VBox:
-    "Reference against current distribution per feature for a model version, with the PSI of each."
+    "Reference against current distribution per feature for a model version, with the drift statistics of each."
     def build(p, params):
         n = name or params.get("model_name", "")
         v = version if version is not None else registry.alias_version(p, n)
-        return DriftView(p, n, int(v), current, params.get("drift_psi_threshold", 0.2), params.get("drift_p_value", 0.01))
+        return DriftView(p, n, int(v), current, params.get("drift_threshold", 0.1), params.get("drift_p_value", 0.01))
     return _view(build, project)

@@ -1,5 +1,6 @@
 """Monitoring through the real CLI: the profile stored with the model, drift on a simulated prediction log, feedback
-and live performance, the alert log and a webhook served on loopback, and the monitor stage."""
+and live performance, the alert log and a webhook served on loopback, and the monitor stage; and the drift rule itself
+on generated data (a 0.3 sd shift found, unshifted data left alone)."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -91,7 +92,7 @@ def test_monitor_flags_the_shift_logs_alerts_and_posts_them(project):
     kinds = {(a["kind"], a["feature"]) for a in logged}
     assert ("feature_drift", "Income") in kinds and ("unseen_category", "Home") in kinds
     assert not {f for k, f in kinds if k == "feature_drift"} - {"Income", "Home"}  # nothing else drifted
-    assert "ALERT feature_drift: Income drifted: PSI" in out and "boat" in out
+    assert "ALERT feature_drift: Income drifted: wasserstein/sd" in out and "Holm-adjusted" in out and "boat" in out
     assert set(logged[0]) == {"time", "model_name", "model_version", "kind", "feature", "value", "threshold",
                               "message", "source"}
     assert len(hook.received) == 1 and hook.received[0]["alerts"] == logged  # one POST with the batch of alerts
@@ -172,3 +173,44 @@ def test_the_monitor_stage_reads_the_prediction_log(project):
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 3  # drift per feature, drift per day, score distribution (no feedback yet)
     assert "120 rows of prediction log" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def generated(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    "`rows` rows of 8 standard normal features and 2 categories cut from normals; n0, n1 and c0 moved by `shift` sd."
+    rng = np.random.default_rng(seed)
+    cuts = [-np.inf, -1, -0.3, 0.4, 1.2, np.inf]
+    df = pd.DataFrame({f"n{i}": rng.normal(shift if i < 2 else 0, 1, rows) for i in range(8)})
+    for i in range(2):
+        df[f"c{i}"] = pd.cut(rng.normal(shift if i == 0 else 0, 1, rows), cuts, labels=list("abcde")).astype(str)
+    return df
+
+
+def test_a_shift_of_0_3_sd_at_10k_rows_is_flagged_and_unshifted_data_is_not():
+    from mlops_nb.monitoring import decide_alerts, drift_report, numeric_drift, profile
+    reference = generated(10_000, 0)
+    prof = profile(reference, [f"n{i}" for i in range(8)], ["c0", "c1"], scores=1 / (1 + np.exp(-reference.n0)))
+    shifted = drift_report(prof, generated(10_000, 1, shift=0.3))
+    assert set(shifted[shifted.drifted].feature) == {"n0", "n1", "c0"}
+    # each feature's values are in the report, so a person sees how close it came to each criterion
+    row = shifted.set_index("feature").loc["n0"]
+    assert row.measure == "wasserstein/sd" and 0.25 < row.effect_size < 0.35 and row.threshold == 0.1
+    assert row.test == "ks" and row.p_value < 1e-10 and row.p_value <= row.p_adjusted < 0.01 and row.statistic > 0.08
+    assert 0.06 < row.psi < 0.12  # the old rule's PSI: under its 0.2, so the old rule missed this shift
+    cat = shifted.set_index("feature").loc["c0"]
+    assert cat.measure == "cohen_w" and 0.2 < cat.effect_size < 0.35 and cat.test == "chi2"
+    for seed in range(1, 6):  # unshifted data, five seeds: nothing drifts
+        same = drift_report(prof, generated(10_000, 10 + seed))
+        assert not same.drifted.any(), same
+        assert (same.effect_size < 0.1).all() and (same.p_adjusted >= same.p_value).all()
+    # the scores: the same rule (prediction drift)
+    t = {"drift_threshold": 0.1, "drift_p_value": 0.01, "max_missing_rate": 0.5, "min_live_roc_auc": 0.0}
+    moved = numeric_drift(prof["prediction"], 1 / (1 + np.exp(-generated(10_000, 2, shift=0.3).n0)))
+    kept = numeric_drift(prof["prediction"], 1 / (1 + np.exp(-generated(10_000, 3).n0)))
+    assert [a["kind"] for a in decide_alerts(same.iloc[:0], moved, None, t)] == ["prediction_drift"]
+    assert decide_alerts(same.iloc[:0], kept, None, t) == []
+
+
+def test_the_old_drift_parameter_is_refused_naming_the_new_one(project):
+    project.edit("env.yaml", "drift_threshold: 0.1", "drift_psi_threshold: 0.2")
+    err = project.fails("monitor")
+    assert "drift_psi_threshold" in err and "drift_threshold: 0.1" in err

@@ -229,7 +229,7 @@ OUT_OF_RANGE = [("sample", -5, ">= 0"), ("seed", -1, ">= 0"), ("seed", 2**32, "<
                 ("bias_max_rate_ratio", 0.5, ">= 1"), ("threshold", 1.1, "<= 1"), ("threshold", float("nan"), "<= 1"),
                 ("threshold_cost_ratio", 0, "> 0"), ("min_roc_auc", 2, "<= 1"), ("max_dp_difference", -0.1, ">= 0"),
                 ("max_eo_difference", 1.5, "<= 1"), ("champion_margin", -0.01, ">= 0"),
-                ("drift_psi_threshold", 0, "> 0"), ("drift_p_value", 0, "> 0 and < 1"),
+                ("drift_threshold", 0, "> 0"), ("drift_p_value", 0, "> 0 and < 1"),
                 ("max_missing_rate", 1.2, "<= 1"), ("min_live_roc_auc", -1, ">= 0")]
 
 

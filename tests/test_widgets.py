@@ -122,16 +122,16 @@ def test_widgets_render_and_act_in_jupyterlab(lab, tmp_path):
 
             # The run form runs the pipeline with a changed parameter: only the monitor stage reruns, with it.
             form = page.locator(".mlops-run-form")
-            threshold = form.locator(".mlops-param-drift_psi_threshold input")
+            threshold = form.locator(".mlops-param-drift_threshold input")
             threshold.fill("0.3")
             threshold.press("Enter")
             form.locator("button.mlops-run-button").click()
             result = form.locator(".mlops-run-result table")
             expect(result).to_be_visible(timeout=300_000)
             expect(form).to_contain_text("1 of 10 stage(s) ran")
-            expect(form).to_contain_text("drift_psi_threshold=0.3")
+            expect(form).to_contain_text("drift_threshold=0.3")
             meta = json.loads((root / "data/pipeline/monitor/.drift.csv.metadata").read_text())
-            assert meta["params"]["drift_psi_threshold"] == 0.3
+            assert meta["params"]["drift_threshold"] == 0.3
 
             # Twice more in the same kernel: each run finishes in the form and rewrites the report index.
             index = root / "data/pipeline/index.html"
