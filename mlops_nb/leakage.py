@@ -61,9 +61,9 @@ def _auc_of_bins(score, pos, neg) -> float:
     return float((p * (below + 0.5 * n)).sum() / total) if total else float("nan")
 
 # %% ../nbs/04b_leakage.ipynb #8d4b475f
-def bins(s: pd.Series, max_bins: int = MAX_BINS, seed: int = 0) -> np.ndarray:
+def bins(s: pd.Series, max_bins: int = MAX_BINS, seed: int = 0, c: np.ndarray | None = None) -> np.ndarray:
     "Bin codes of a column: its values when few (or a category), else quantile bins; missing is a bin of its own."
-    c = codes(s)
+    c = codes(s) if c is None else c  # (given when already computed)
     if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or c.max() < max_bins:
         return c
     x = s.to_numpy(dtype=float, na_value=np.nan)
@@ -75,12 +75,12 @@ def bins(s: pd.Series, max_bins: int = MAX_BINS, seed: int = 0) -> np.ndarray:
     return np.where(finite, np.searchsorted(edges, np.where(finite, x, 0), side="right"), len(edges) + 1)
 
 # %% ../nbs/04b_leakage.ipynb #b2cd7af3
-def single_feature_auc(s: pd.Series, y, seed: int = 0, max_bins: int = MAX_BINS) -> float:
+def single_feature_auc(s: pd.Series, y, seed: int = 0, max_bins: int = MAX_BINS, c: np.ndarray | None = None) -> float:
     """ROC AUC of one feature alone, cross-fitted: the rows split in two halves, each scored by the positive rate of
     its bin (or category) in the other half. Rank-free and orientation-free: a U shape counts, and an id, whose
     values never recur, scores 0.5."""
     y = np.asarray(y, dtype=float)
-    b = bins(s, max_bins, seed)
+    b = bins(s, max_bins, seed, c)
     k = int(b.max()) + 1
     half = np.random.default_rng([seed, 2]).random(len(y)) < 0.5  # a stream of its own
     prior, scores, pos, neg = y.mean(), [], [], []
@@ -101,10 +101,10 @@ def _log_p_all(share: float, n: int) -> float:
     return n * math.log(share) if share > 0 else -math.inf
 
 
-def constant_in_label(s: pd.Series, y) -> dict | None:
+def constant_in_label(s: pd.Series, y, c: np.ndarray | None = None) -> dict | None:
     """The label value within which `s` has a single value (missing counting as one) that is rare enough elsewhere
     that independence would almost never give it: {label, value, share_elsewhere, p}, or None."""
-    c, y = codes(s), np.asarray(y)
+    c, y = codes(s) if c is None else c, np.asarray(y)
     if c.max() == 0:
         return None  # constant everywhere: see `degenerate`
     for label in pd.unique(y):
@@ -135,7 +135,7 @@ def missing_in_label(s: pd.Series, y) -> dict | None:
     return None
 
 # %% ../nbs/04b_leakage.ipynb #9f1efb8f
-def duplicates(df: pd.DataFrame, numeric: list, max_correlation: float = 0.999) -> list:
+def duplicates(df: pd.DataFrame, numeric: list, max_correlation: float = 0.999, known: dict | None = None) -> list:
     """Pairs (first, second, how, value) of features that carry the same information: identical values, the same
     groups under other labels (a recoding; only for columns with repeated values), or numeric columns correlated
     beyond `max_correlation` (one a rescaled copy of the other, missing values at the same rows)."""
@@ -153,7 +153,8 @@ def duplicates(df: pd.DataFrame, numeric: list, max_correlation: float = 0.999) 
         keys.setdefault(h, []).append(c)
     groups = {}
     for c in df:  # a recoding: the same partition of the rows (codes in order of first appearance are then equal)
-        k = codes(df[c])
+        k = (known or {}).get(c)
+        k = codes(df[c]) if k is None else k
         if k.max() + 1 > len(k) / 2:
             continue  # nearly every value distinct: any two such columns are trivially one-to-one
         groups.setdefault(hash(k.tobytes()), []).append((c, k))
@@ -175,10 +176,10 @@ def duplicates(df: pd.DataFrame, numeric: list, max_correlation: float = 0.999) 
     return found
 
 # %% ../nbs/04b_leakage.ipynb #d2816c64
-def id_like(s: pd.Series) -> dict | None:
+def id_like(s: pd.Series, c: np.ndarray | None = None) -> dict | None:
     """Why `s` looks like an id or a row counter, or None: (nearly) every value distinct for a category, every value
     distinct for whole numbers, or (numbers) monotone with the row order, 99% of the steps between rows one way."""
-    c = codes(s)
+    c = codes(s) if c is None else c
     present = s.notna().to_numpy()
     n = int(present.sum())
     if n < 20:
@@ -214,30 +215,34 @@ CHECKS = {  # check -> what to do, for the report and the error
 COLUMNS = ["check", "feature", "value", "threshold", "detail", "what to do"]
 
 
-def feature_aucs(df: pd.DataFrame, y, features: list, seed: int = 0) -> pd.Series:
-    "The single-feature ROC AUC of each feature, highest first."
-    return pd.Series({f: single_feature_auc(df[f], y, seed) for f in features}, name="roc_auc",
+def feature_aucs(df: pd.DataFrame, y, features: list, seed: int = 0, known: dict | None = None) -> pd.Series:
+    "The single-feature ROC AUC of each feature, highest first (`known`: codes already computed, by feature)."
+    known = known or {}
+    return pd.Series({f: single_feature_auc(df[f], y, seed, c=known.get(f)) for f in features}, name="roc_auc",
                      dtype=float).sort_values(ascending=False)
 
 
 def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: list, derived=(),
-                   max_auc: float = 0.95, max_correlation: float = 0.999, seed: int = 0,
-                   aucs: pd.Series | None = None) -> pd.DataFrame:
+                   max_auc: float = 0.95, max_correlation: float = 0.999, seed: int = 0) -> pd.DataFrame:
     """Every finding of the leakage checks on the features of `df` (its rows in their recorded order; `derived`
-    names the derived-feature columns it holds) against the label values `y`: one row per feature and check."""
+    names the derived-feature columns it holds) against the label values `y`: one row per feature and check. Each
+    feature's single-feature AUC is in `.attrs["roc_auc"]`, for the report."""
     where = {**{f: "numeric_features" for f in numeric}, **{f: "categorical_features" for f in categorical},
              **{f: "derived_features" for f in derived}}
     features = list(where)
-    y = np.asarray(y)
-    hit = (pd.Series(y).astype(str) == str(positive)).to_numpy()
-    aucs = feature_aucs(df, hit, features, seed) if aucs is None else aucs
+    known = {f: codes(df[f]) for f in features}  # computed once: every check reads them
+    y, names = pd.factorize(np.asarray(y))       # label values as codes, for speed; names for the report
+    named = pd.Series(names)  # the positive class as a string or a number (1, 1.0 and '1' are one label)
+    hit = np.asarray(named.astype(str).eq(str(positive)) |
+                     pd.to_numeric(named, errors="coerce").eq(pd.to_numeric(pd.Series([positive]), errors="coerce")[0]))[y]
+    aucs = feature_aucs(df, hit, features, seed, known)
     rows = []
     def flag(check, f, value, threshold, detail, **kw):
         rows.append({"check": check, "feature": f, "value": value, "threshold": threshold, "detail": detail,
                      "what to do": CHECKS[check].format(f=f, where=where[f], **kw)})
     for f in features:
         s = df[f]
-        if codes(s).max() == 0:
+        if known[f].max() == 0:
             flag("constant", f, 1.0, "", f"one value: {s.iloc[0]!r}")
             continue
         if aucs[f] > max_auc:
@@ -245,20 +250,22 @@ def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: li
             flag("predicts the label alone", f, round(float(aucs[f]), 4), max_auc,
                  f"single-feature ROC AUC; the best other feature: " +
                  (f"{rest.index[0]} {rest.iloc[0]:.3f}" if len(rest) else "none"))
-        if found := constant_in_label(s, y):
+        if found := constant_in_label(s, y, known[f]):
             flag("constant within a label", f, round(found["share_elsewhere"], 4), "",
-                 f"{found['value']!r} in every row labelled {found['label']!r}, in {found['share_elsewhere']:.1%} "
+                 f"{found['value']!r} in every row labelled {names[found['label']]!r}, in {found['share_elsewhere']:.1%} "
                  f"of the others (p = {found['p']:.1e} if independent)")
         if found := missing_in_label(s, y):
             flag("missing for one label", f, round(found["share"], 4), 0.99,
                  f"{found['share']:.1%} of its {found['missing']} missing values are in rows labelled "
-                 f"{found['label']!r} (p = {found['p']:.1e} if independent)")
-        if found := id_like(s):
+                 f"{names[found['label']]!r} (p = {found['p']:.1e} if independent)")
+        if found := id_like(s, known[f]):
             flag("id-like", f, round(found["value"], 4), "", found["how"])
     numbers = [f for f in features if where[f] != "categorical_features"]
-    for a, b, how, value in duplicates(df[features], numbers, max_correlation):
+    for a, b, how, value in duplicates(df[features], numbers, max_correlation, known):
         flag("duplicate", b, value, max_correlation if how == "correlated" else "", f"{how} as {a}", other=a)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    found = pd.DataFrame(rows, columns=COLUMNS)
+    found.attrs["roc_auc"] = aucs
+    return found
 
 # %% ../nbs/04b_leakage.ipynb #91f9cb84
 class LeakageWarning(UserWarning):
