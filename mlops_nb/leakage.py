@@ -106,7 +106,7 @@ def constant_in_label(s: pd.Series, y, c: np.ndarray | None = None) -> dict | No
     that independence would almost never give it: {label, value, share_elsewhere, p}, or None."""
     c, y = codes(s) if c is None else c, np.asarray(y)
     if c.max() == 0:
-        return None  # constant everywhere: see `degenerate`
+        return None  # constant everywhere: the check `constant` of leakage_checks
     for label in pd.unique(y):
         inside = c[y == label]
         if len(inside) and inside.min() == inside.max():
@@ -114,7 +114,8 @@ def constant_in_label(s: pd.Series, y, c: np.ndarray | None = None) -> dict | No
             share, elsewhere = float((c == v).mean()), float((c[y != label] == v).mean())
             if _log_p_all(share, len(inside)) < math.log(UNLIKELY):
                 value = s[c == v].iloc[0]
-                return {"label": label, "value": "missing" if pd.isna(value) else getattr(value, "item", lambda: value)(),
+                value = "missing" if pd.isna(value) else value.item() if hasattr(value, "item") else value
+                return {"label": label, "value": value,
                         "share_elsewhere": elsewhere, "p": math.exp(_log_p_all(share, len(inside)))}
     return None
 
@@ -166,7 +167,7 @@ def duplicates(df: pd.DataFrame, numeric: list, max_correlation: float = 0.999, 
     if len(numeric) > 1:
         x = df[numeric].to_numpy(dtype=float, na_value=np.nan)
         x = np.where(np.isfinite(x), x, np.nan)
-        x = np.where(np.isnan(x), np.nanmean(x, axis=0), x)  # mean-filled: equal missing rows keep a copy a copy
+        x = np.where(np.isnan(x), np.nanmean(x, axis=0), x)  # mean-filled: a copy with gaps at the same rows stays one
         x -= x.mean(axis=0)
         norm = np.sqrt((x * x).sum(axis=0))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -233,8 +234,8 @@ def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: li
     known = {f: codes(df[f]) for f in features}  # computed once: every check reads them
     y, names = pd.factorize(np.asarray(y))       # label values as codes, for speed; names for the report
     named = pd.Series(names)  # the positive class as a string or a number (1, 1.0 and '1' are one label)
-    hit = np.asarray(named.astype(str).eq(str(positive)) |
-                     pd.to_numeric(named, errors="coerce").eq(pd.to_numeric(pd.Series([positive]), errors="coerce")[0]))[y]
+    number = pd.to_numeric(pd.Series([positive]), errors="coerce")[0]
+    hit = np.asarray(named.astype(str).eq(str(positive)) | pd.to_numeric(named, errors="coerce").eq(number))[y]
     aucs = feature_aucs(df, hit, features, seed, known)
     rows = []
     def flag(check, f, value, threshold, detail, **kw):
@@ -252,8 +253,8 @@ def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: li
                  (f"{rest.index[0]} {rest.iloc[0]:.3f}" if len(rest) else "none"))
         if found := constant_in_label(s, y, known[f]):
             flag("constant within a label", f, round(found["share_elsewhere"], 4), "",
-                 f"{found['value']!r} in every row labelled {names[found['label']]!r}, in {found['share_elsewhere']:.1%} "
-                 f"of the others (p = {found['p']:.1e} if independent)")
+                 f"{found['value']!r} in every row labelled {names[found['label']]!r}, in "
+                 f"{found['share_elsewhere']:.1%} of the others (p = {found['p']:.1e} if independent)")
         if found := missing_in_label(s, y):
             flag("missing for one label", f, round(found["share"], 4), 0.99,
                  f"{found['share']:.1%} of its {found['missing']} missing values are in rows labelled "
