@@ -4,19 +4,22 @@
 
 # %% auto #0
 __all__ = ['CHALLENGER', 'CHAMPION', 'COMPLETE', 'SCORER_CODE', 'SCORE_PARAM', 'LEASE_SECONDS', 'KEY_METRICS', 'report_folder',
-           'version_reports', 'client', 'registration_tags', 'registered_version', 'register', 'Scorer',
-           'register_scorer', 'audit_entries', 'audit_log', 'alias_lock', 'move_alias', 'finish_move', 'model_version',
-           'promote', 'approve', 'champion_history', 'rollback', 'model_versions', 'alias_version',
-           'alias_model_version', 'describe', 'model_card', 'card_html']
+           'version_reports', 'client', 'registration_tags', 'registered_version', 'register', 'register_scorer',
+           'audit_entries', 'audit_log', 'alias_lock', 'move_alias', 'finish_move', 'model_version', 'promote',
+           'approve', 'champion_history', 'rollback', 'model_versions', 'alias_version', 'alias_model_version',
+           'describe', 'model_card', 'card_html']
 
 # %% ../nbs/07_registry.ipynb #d6213c37
+import contextlib
 import hashlib
+import io
 import json
 import random
 import re
 import secrets
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,29 +102,32 @@ SCORER_CODE = "import mlflow\nfrom mlops_nb.registry import Scorer\n\nmlflow.mod
 SCORE_PARAM = "scores"  # params={"scores": true}: the probability of the positive class too
 
 
-class Scorer(PythonModel):
-    "A registered version's scorer (an MLflow pyfunc): its pipeline, decision threshold and label values."
+with contextlib.redirect_stderr(io.StringIO()):  # MLflow asks every PythonModel for type hints, in a filter of its
+    # own (so no warning filter helps); the scorer's signature is logged with it instead
 
-    def load_context(self, context):
-        import mlflow
-        self.configure(mlflow.sklearn.load_model(context.artifacts["pipeline"]), **context.model_config)
+    class Scorer(PythonModel):
+        "A registered version's scorer (an MLflow pyfunc): its pipeline, decision threshold and label values."
 
-    def configure(self, pipeline, threshold: float, labels: list, positive_class, name: str, version: int):
-        "Set the pipeline and the version's decision rule; the scorer itself."
-        others = [v for v in labels if str(v) != str(positive_class)]
-        self.pipeline, self.threshold, self.name, self.version = pipeline, float(threshold), name, int(version)
-        self.positive, self.negative = positive_class, others[0] if others else 0
-        return self
+        def load_context(self, context):
+            import mlflow
+            self.configure(mlflow.sklearn.load_model(context.artifacts["pipeline"]), **context.model_config)
 
-    def predict(self, context, model_input, params: dict | None = None):
-        "prediction (label value), model_name, model_version, and score when params={'scores': True}; one row each."
-        import numpy as np
-        proba = self.pipeline.predict_proba(model_input[list(self.pipeline.feature_names_in_)])[:, 1]
-        out = pd.DataFrame({"prediction": np.where(proba >= self.threshold, self.positive, self.negative)},
-                           index=getattr(model_input, "index", None))
-        if (params or {}).get(SCORE_PARAM):
-            out["score"] = proba
-        return out.assign(model_name=self.name, model_version=self.version)
+        def configure(self, pipeline, threshold: float, labels: list, positive_class, name: str, version: int):
+            "Set the pipeline and the version's decision rule; the scorer itself."
+            others = [v for v in labels if str(v) != str(positive_class)]
+            self.pipeline, self.threshold, self.name, self.version = pipeline, float(threshold), name, int(version)
+            self.positive, self.negative = positive_class, others[0] if others else 0
+            return self
+
+        def predict(self, context, model_input, params: dict | None = None):
+            "prediction (label value), model_name, model_version, and score when params={'scores': True}; one row each."
+            import numpy as np
+            proba = self.pipeline.predict_proba(model_input[list(self.pipeline.feature_names_in_)])[:, 1]
+            out = pd.DataFrame({"prediction": np.where(proba >= self.threshold, self.positive, self.negative)},
+                               index=getattr(model_input, "index", None))
+            if (params or {}).get(SCORE_PARAM):
+                out["score"] = proba
+            return out.assign(model_name=self.name, model_version=self.version)
 
 
 # %% ../nbs/07_registry.ipynb #5c0e0004
@@ -135,7 +141,6 @@ def register_scorer(project: Project, name: str, run: dict, tags: dict, threshol
                     positive_class) -> object:
     "Log the scorer of `run`'s pipeline (its version named in it) into `run`, register it as a version of `name`."
     import tempfile
-    import warnings
     mlflow = tracking(project)
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec
@@ -156,7 +161,7 @@ def register_scorer(project: Project, name: str, run: dict, tags: dict, threshol
             config = {"threshold": float(threshold), "labels": list(labels), "positive_class": positive_class,
                       "name": name, "version": version}
             with mlflow.start_run(run_id=run["run_id"]), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Add type hints")  # the signature is given
+                warnings.filterwarnings("ignore", message=".*Add type hints")  # the signature is given
                 logged = mlflow.pyfunc.log_model(name=f"scorer-v{version}", python_model=str(code),
                                                  artifacts={"pipeline": run["model_uri"]}, model_config=config,
                                                  signature=signature, pip_requirements=model_requirements())
