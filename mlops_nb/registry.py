@@ -151,8 +151,9 @@ def register_scorer(project: Project, name: str, run: dict, tags: dict, threshol
     except Exception as e:
         if "already exists" not in str(e).lower() and "RESOURCE_ALREADY_EXISTS" not in str(e):
             raise
-    inputs = mlflow.models.get_model_info(run["model_uri"]).signature.inputs  # the pipeline's: one input check
-    signature = ModelSignature(inputs, params=ParamSchema([ParamSpec(SCORE_PARAM, "boolean", False)]))
+    logged_signature = mlflow.models.get_model_info(run["model_uri"]).signature  # the pipeline's: one input check
+    signature = ModelSignature(logged_signature.inputs if logged_signature else None,
+                               params=ParamSchema([ParamSpec(SCORE_PARAM, "boolean", False)]))
     with alias_lock(project, name), tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "scorer.py"
         code.write_text(SCORER_CODE)
