@@ -83,7 +83,7 @@ def single_feature_auc(s: pd.Series, y, seed: int = 0, max_bins: int = MAX_BINS,
     b = bins(s, max_bins, seed, c)
     k = int(b.max()) + 1
     half = np.random.default_rng([seed, 2]).random(len(y)) < 0.5  # a stream of its own
-    prior, scores, pos, neg = y.mean(), [], [], []
+    prior = y.mean()
     counts = {}
     for side in (half, ~half):
         counts[side is half] = (np.bincount(b[side], y[side], k), np.bincount(b[side], None, k))
@@ -249,7 +249,7 @@ def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: li
         if aucs[f] > max_auc:
             rest = aucs.drop(f)
             flag("predicts the label alone", f, round(float(aucs[f]), 4), max_auc,
-                 f"single-feature ROC AUC; the best other feature: " +
+                 "single-feature ROC AUC; the best other feature: " +
                  (f"{rest.index[0]} {rest.iloc[0]:.3f}" if len(rest) else "none"))
         if found := constant_in_label(s, y, known[f]):
             flag("constant within a label", f, round(found["share_elsewhere"], 4), "",
@@ -276,7 +276,6 @@ class LeakageWarning(UserWarning):
 def act_on_leaks(found: pd.DataFrame, mode: str = "warn"):
     """Warn once per finding (`mode` warn), or stop with a DataError naming each feature and the fix (`fail`)."""
     if mode not in MODES:
-        from mlops_nb.config import ConfigError
         raise ConfigError(f"leakage must be one of {', '.join(MODES)}, not {mode!r}. Example: --param leakage=warn")
     if mode == "off" or found.empty:
         return

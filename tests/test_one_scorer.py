@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pandas as pd
-import requests
 
 from conftest import free_port, start_server
 from test_serving import BIN, COLUMNS, MODEL, environment, post, serve, stop
