@@ -24,7 +24,7 @@ OWN_STORES := env -u MLFLOW_TRACKING_URI -u MLFLOW_REGISTRY_URI
 
 test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
 	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
-	$(OWN_STORES) timeout 3000 $(BIN)/python -m pytest
+	$(OWN_STORES) timeout 4500 $(BIN)/python -m pytest
 
 chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
 	command -v chromium >/dev/null || test -x "$$CHROMIUM" || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
