@@ -29,7 +29,7 @@ import pandas as pd
 
 import mlops_nb
 from .config import (PIPELINE_FILE, ConfigError, Project, StageError, atomic_path,
-                             load_params, read_yaml, run_lock)
+                             load_params, read_yaml, remove_stale_temporaries, run_lock)
 
 # %% ../nbs/10_pipeline.ipynb #7f5322a4
 ORCHESTRATION = {"pipeline", "cli", "_modidx"}  # modules that run stages but do not change what they compute
@@ -438,7 +438,7 @@ def _stamp(seconds: float) -> str:
 
 def _changed_since_build(stage: Stage, when: float) -> list:
     "['<product> changed at <time>, after ...'] when a product was written after the stage's last build finished."
-    changed = sorted((_modified(p), p) for p in stage.products.values() if _modified(p) > when)
+    changed = sorted((t, p) for t, p in ((_modified(p), p) for p in stage.products.values()) if t > when)
     if not changed:
         return []
     latest, path = changed[-1]
@@ -837,7 +837,6 @@ def _run_stage(project: Project, stages: list, name: str, force: bool, where: st
 # %% ../nbs/10_pipeline.ipynb #75aabd11
 def recover_interrupted(stages: list) -> list:
     "Set the stages a killed run left half-done back to their last good report, marked failed: their names."
-    from mlops_nb.config import remove_stale_temporaries
     found = []
     for stage in stages:
         nb = stage.products["nb"]
