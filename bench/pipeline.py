@@ -8,7 +8,6 @@ wall times (median of the repeats) and the ratio pipeline / plain; the aims are 
 under 3 s.
 """
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -16,16 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlops_nb.projects import copy_run_files
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPY = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "model_tests.yaml", "nbs/pipeline", "data/raw"]
 
 
 def fresh_project(parent: Path) -> Path:
     "A copy of the project's pipeline files with nothing generated yet."
     root = Path(tempfile.mkdtemp(dir=parent))
-    for name in COPY:
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, root / name)
+    copy_run_files(REPO, root)
     return root
 
 

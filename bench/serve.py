@@ -22,9 +22,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from mlops_nb.projects import copy_run_files
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COPY = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "nbs/pipeline", "data/raw"]
 CACHE = Path(tempfile.gettempdir()) / "mlops-nb-bench-serve"
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -41,8 +42,7 @@ def built_project() -> Path:
         return CACHE
     shutil.rmtree(CACHE, ignore_errors=True)
     CACHE.mkdir(parents=True)
-    for name in COPY:
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, CACHE / name)
+    copy_run_files(REPO, CACHE)
     print(f"building the test pipeline in {CACHE} ...", flush=True)
     done = subprocess.run([BIN / "mlops-nb", "run", "--env", "env.test.yaml"], cwd=CACHE, env=environment(CACHE),
                           capture_output=True, text=True)

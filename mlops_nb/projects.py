@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['MAX_CATEGORIES', 'SAMPLE_ROWS', 'ID_NAME', 'SENSITIVE_NAME', 'GITIGNORE', 'WORKFLOW', 'README', 'PROJECT_FILES',
            'NAME', 'Column', 'Profile', 'profile', 'Contract', 'infer_contract', 'render_env', 'contract_entries',
-           'schema_of', 'model_tests_text', 'sync_toolkit', 'new_project', 'describe', 'copy_stage']
+           'schema_of', 'model_tests_text', 'sync_toolkit', 'new_project', 'describe', 'copy_stage', 'run_files',
+           'copy_run_files']
 
 # %% ../nbs/10g_projects.ipynb #c2e028ed
 import difflib
@@ -20,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 import mlops_nb
-from .config import ConfigError, DataError, yaml_flow
+from .config import ConfigError, DataError, Project, read_yaml, yaml_flow
 from .data import _duckdb_relation, is_sql, read_table, source_files
-from .pipeline import TOOLKIT, TOOLKIT_SOURCE, pipeline_files, toolkit_stages
+from .pipeline import TOOLKIT, TOOLKIT_SOURCE, pipeline_files, pipeline_tasks, toolkit_stages
 from .validation import _plain, infer_schema, write_schema
 
 # %% ../nbs/10g_projects.ipynb #22e441b1
@@ -510,3 +511,32 @@ def copy_stage(project, name: str, folder: str = "stages") -> Path:
     for path in users:
         path.write_text(pattern.sub(lambda m: m.group(1) + rel, files[path]))
     return dest
+
+# %% ../nbs/10g_projects.ipynb #603cb756
+def run_files(root) -> list:
+    "The files and folders a pipeline run of the project at `root` reads, relative to it (see above)."
+    project = Project(Path(root).resolve())
+    found = sorted(project.root.glob("pipeline*.yaml")) + sorted(project.root.glob("env*.yaml"))
+    for name in pipeline_files(project):
+        found += [project.path(t["source"]) for t in pipeline_tasks(project, name)
+                  if not str(t["source"]).startswith(TOOLKIT_SOURCE)]
+    for env in [p for p in found if p.name.startswith("env")]:
+        for key, value in read_yaml(env).items():
+            if key.endswith("_path") and isinstance(value, str) and value and not is_sql(value):
+                found += [Path(p) for p in glob.glob(str(project.path(value)))]
+    inside = {p.resolve() for p in found if p.exists() and p.resolve().is_relative_to(project.root)}
+    return sorted(p.relative_to(project.root).as_posix() for p in inside)
+
+
+def copy_run_files(root, dest) -> list:
+    "Copy the files a pipeline run of the project at `root` reads (`run_files`) into folder `dest`: a copy that runs."
+    root, dest = Path(root).resolve(), Path(dest)
+    names = run_files(root)
+    for name in names:
+        src, dst = root / name, dest / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dst)
+    return names

@@ -34,10 +34,9 @@ trap 'rm -rf "$WORK"' EXIT
 export AIRFLOW_HOME="$WORK/airflow" AIRFLOW__CORE__LOAD_EXAMPLES=False
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # the tasks use this checkout's mlops_nb
 PROJECT="$WORK/project"
-mkdir -p "$PROJECT/nbs" "$PROJECT/data"
-cp "$ROOT"/pipeline*.yaml "$ROOT"/env*.yaml "$ROOT/schema.yaml" "$PROJECT/"
-cp -r "$ROOT/nbs/pipeline" "$PROJECT/nbs/"
-cp -r "$ROOT/data/raw" "$PROJECT/data/"
+# the files a run reads, as the library lists them (mlops_nb.projects.run_files): no list of our own to rot
+"$(dirname "$MLOPS_NB")/python" -c "import sys; from mlops_nb.projects import copy_run_files; copy_run_files(*sys.argv[1:])" \
+  "$ROOT" "$PROJECT"
 
 echo "== exporting the pipelines to $AIRFLOW_HOME/dags"
 (cd "$PROJECT" && "$MLOPS_NB" export airflow "$AIRFLOW_HOME/dags" --env env.test.yaml)

@@ -15,18 +15,13 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("mlops-nb")
 STAGES = ["ingest", "validate", "prepare", "bias", "features", "train", "evaluate", "register", "score", "monitor"]
-PROJECT_FILES = ["pipeline.yaml", "env.yaml", "env.test.yaml", "schema.yaml", "model_tests.yaml", "nbs/pipeline", "data/raw", "mlops_nb"]
 
 
 def copy_project(dest: Path) -> Path:
     "The files a pipeline run reads, copied to `dest`, the library included (so a test may edit it)."
-    for name in PROJECT_FILES:
-        src, dst = REPO / name, dest / name
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+    from mlops_nb.projects import copy_run_files
+    copy_run_files(REPO, dest)
+    shutil.copytree(REPO / "mlops_nb", dest / "mlops_nb", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
