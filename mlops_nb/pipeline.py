@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ORCHESTRATION', 'DEFAULT_PIPELINE', 'CRON_RANGES', 'TOOLKIT', 'TOOLKIT_SOURCE', 'PLACEHOLDER', 'INTERRUPTED',
            'Library', 'notebook_code', 'code_fingerprint', 'pipeline_files', 'pipeline_file', 'parse_every',
-           'cron_fields', 'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks',
+           'next_cron', 'check_cron', 'pipeline_schedule', 'toolkit_stages', 'stage_source', 'Stage', 'pipeline_tasks',
            'inside_project', 'declared_parameters', 'declared_upstream', 'load_stages', 'built_at', 'outdated',
            'stage_notebook', 'status', 'pipelines', 'hand_products', 'by_hand', 'stage_io', 'failed_report',
            'keep_good_report', 'build_dag', 'run', 'recover_interrupted', 'summary_line', 'index_path', 'write_index']
@@ -175,7 +175,6 @@ def pipeline_file(project: Project, name: str | None = None) -> Path:
 # %% ../nbs/10_pipeline.ipynb #61816a93
 _EVERY = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-CRON_RANGES = [("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6)]
 
 
 def parse_every(text) -> "timedelta":
@@ -188,27 +187,29 @@ def parse_every(text) -> "timedelta":
     return sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
 
 
-def cron_fields(expr) -> list:
-    "The allowed values of each of the five fields of a cron expression (`*`, `*/n`, `a-b`, `a,b`; Sunday is 0)."
-    parts = str(expr).split()
-    if len(parts) != 5:
-        raise ConfigError(f"Cron expression {expr!r} needs five fields (minute hour day-of-month month day-of-week), "
-                          "e.g. '0 3 * * *' for 03:00 UTC every day.")
-    fields = []
-    for part, (name, lo, hi) in zip(parts, CRON_RANGES):
-        allowed = set()
-        for item in part.split(","):
-            span, _, step = item.partition("/")
-            try:
-                a, b = (lo, hi) if span == "*" else (int(span.split("-")[0]), int(span.split("-")[-1]))
-                step = int(step or 1)
-            except ValueError:
-                a = b = step = None
-            if a is None or not (lo <= a <= b <= hi) or step < 1:
-                raise ConfigError(f"Cron expression {expr!r}: {item!r} is not a valid {name} ({lo}-{hi}).")
-            allowed |= set(range(a, b + 1, step))
-        fields.append(allowed)
-    return fields
+CRON_RANGES = {"minute": "0-59", "hour": "0-23", "day-of-month": "1-31", "month": "1-12 or JAN-DEC",
+               "day-of-week": "0-7 or SUN-SAT"}  # what cronsim's "Bad FIELD" means
+
+
+def next_cron(expr, after: "datetime") -> "datetime":
+    """The first time after `after` that the five-field cron expression `expr` matches (names such as MON and JAN,
+    steps, ranges and lists, day-of-month or day-of-week as cron means it): read by cronsim, or a clear error."""
+    from cronsim import CronSim, CronSimError
+    try:
+        return next(CronSim(" ".join(str(expr).split()), after))
+    except (CronSimError, StopIteration) as e:
+        why = str(e) or "matches no time"
+        if (field := why.removeprefix("Bad ")) in CRON_RANGES:
+            why = f"bad {field} (allowed: {CRON_RANGES[field]}, with * / - and ,)"
+        raise ConfigError(f"Cron expression {expr!r}: {why}; it needs five fields (minute hour day-of-month month "
+                          "day-of-week), e.g. '0 3 * * *' for 03:00 UTC every day.") from None
+
+
+def check_cron(expr) -> str:
+    "The cron expression `expr` with its spaces made single, once `next_cron` has read it."
+    from datetime import datetime, timezone
+    next_cron(expr, datetime.now(timezone.utc))
+    return " ".join(str(expr).split())
 
 
 def pipeline_schedule(project: Project, name: str | None = None):
@@ -224,10 +225,9 @@ def pipeline_schedule(project: Project, name: str | None = None):
     try:
         if "every" in value:
             return parse_every(value["every"])
-        cron_fields(value["cron"])
+        return check_cron(value["cron"])
     except ConfigError as e:
         raise ConfigError(f"{fix} ({e})") from None
-    return " ".join(str(value["cron"]).split())
 
 # %% ../nbs/10_pipeline.ipynb #ab26c47f
 TOOLKIT = Path(mlops_nb.__file__).parent / "toolkit"  # the reference pipeline, its defaults and stages, in the package

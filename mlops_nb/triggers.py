@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import ConfigError, MlopsError, Project, atomic_path, run_lock
-from .pipeline import DEFAULT_PIPELINE, cron_fields, parse_every, run, status
+from .pipeline import DEFAULT_PIPELINE, check_cron, next_cron, parse_every, run, status
 
 # %% ../nbs/10b_triggers.ipynb #f31b514e
 @dataclass(frozen=True)
@@ -31,8 +31,7 @@ class Schedule:
                               "(--cron '0 3 * * *').")
         if every:
             return cls(seconds=parse_every(every).total_seconds())
-        cron_fields(cron)
-        return cls(cron=" ".join(cron.split()))
+        return cls(cron=check_cron(cron))
 
     @classmethod
     def of(cls, value) -> "Schedule | None":
@@ -45,13 +44,7 @@ class Schedule:
         "The first time after `last` at which the pipeline is due."
         if self.seconds is not None:
             return last + timedelta(seconds=self.seconds)
-        fields = cron_fields(self.cron)
-        t = last.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):
-            if all(v in f for v, f in zip((t.minute, t.hour, t.day, t.month, (t.weekday() + 1) % 7), fields)):
-                return t
-            t += timedelta(minutes=1)
-        raise ConfigError(f"Cron expression {self.cron!r} matches no minute within a year.")
+        return next_cron(self.cron, last)
 
     def __str__(self):
         return f"cron {self.cron}" if self.cron else f"every {self.seconds:g} s"
