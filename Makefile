@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)  # apt needs root
 
-.PHONY: run test chromium export check-clean lab bench clean-data
+.PHONY: run test test-all chromium export check-clean lab bench clean-data
 
 $(INSTALLED): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,14 @@ run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped);
 # tests use their own embedded stores (and start their own tracking server): never the one in the environment
 OWN_STORES := env -u MLFLOW_TRACKING_URI -u MLFLOW_REGISTRY_URI
 
-test: $(INSTALLED) chromium  ## notebook tests (library notebooks), then pytest; a hang fails (timeout) instead of waiting
+test: $(INSTALLED) chromium  ## the fast tier, a few minutes: notebook tests, then pytest without the end-to-end tests
+	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
+	$(OWN_STORES) timeout 900 $(BIN)/python -m pytest -m "not e2e"
+
+test-all: $(INSTALLED) chromium  ## everything CI runs: notebook tests, all of pytest, the DAG under a real Airflow
 	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
 	$(OWN_STORES) timeout 4500 $(BIN)/python -m pytest
+	$(OWN_STORES) timeout 900 scripts/check_airflow.sh
 
 chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
 	command -v chromium >/dev/null || test -x "$$CHROMIUM" || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)

@@ -74,6 +74,16 @@ class Project:
         path.write_text(text.replace(old, new, 1))
 
 
+END_TO_END = {"built", "project", "installed", "tracking_server"}  # fixtures that build a pipeline, a venv or a server
+
+
+def pytest_collection_modifyitems(items):
+    "A test that needs a built project, an installed wheel or a tracking server is end-to-end: `-m e2e` (make test-all)."
+    for item in items:
+        if END_TO_END & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Project:
     "The test pipeline, built once."
