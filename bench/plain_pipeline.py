@@ -28,13 +28,13 @@ def main(root, env_file=None):
     out = p.data / "plain"
     out.mkdir(parents=True, exist_ok=True)
     target, positive = a["target"], a["positive_class"]
-    version = ingest(p.path(a["data_path"]), p.versions, a["data_query"], a["sample"], a["seed"])
+    version = ingest(p.path(a["data_path"]), p.versions, a["data_query"], a["sample"], a["data_seed"])
     spec_file = read_schema(p.path(a["schema_path"]))
     df, failures = check_data(version.load(), spec_file, target)
     raise_on_failures(failures)
     keyed, entity, ts, _ = with_keys(df, a["entity_key"], a["event_time"])
     train, validation, test = split(clean(keyed, target, a["missing_codes"], [entity, ts]), target, a["test_size"],
-                                    a["seed"], a["validation_size"])
+                                    a["data_seed"], a["validation_size"])
     groups = sensitive_groups(train, a["sensitive_features"])
     y = labels(train, target, positive)
     weights = reweighing(y, groups) if a["mitigation"] == "reweighing" else pd.Series(1.0, index=train.index)

@@ -26,7 +26,7 @@ def main():
     args = ap.parse_args()
     a = load_params(REPO)
     df = pd.read_csv(REPO / a["data_path"])
-    train, _ = split(clean(df, a["target"]), a["target"], a["test_size"], a["seed"])
+    train, _ = split(clean(df, a["target"]), a["target"], a["test_size"], a["data_seed"])
     spec = {"numeric": a["numeric_features"], "categorical": a["categorical_features"], "derived": a["derived_features"]}
     fixed = {"class_weight": a["class_weight"]}
 

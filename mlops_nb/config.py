@@ -289,6 +289,7 @@ def _safe_name(example: str):
 PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wrong and the fix
     "sample": _range(0, example=1000, note=" (0 keeps every row)"),
     "seed": _range(0, 2**32 - 1, example=42),
+    "data_seed": _range(0, 2**32 - 1, example=42),
     "test_size": _range(0, 1, above=True, below=True, example=0.2),
     "validation_size": _range(0, 1, below=True, example=0.2),
     "bias_min_group_share": _range(0, 1, below=True, example=0.05),

@@ -91,7 +91,7 @@ def _running_runs(c) -> list:
 
 
 KILLS = {  # stage -> how to make the next run build it again
-    "ingest": ["--param", "seed=12"],
+    "ingest": ["--param", "data_seed=12"],
     "train": ["--param", "n_estimators=21"],
     "register": ["data/pipeline/register/registered.json"],
     "score": ["data/pipeline/score/scores.parquet"],

@@ -2,6 +2,7 @@
 import json
 
 import nbformat
+import pytest
 
 from conftest import STAGES
 
@@ -64,8 +65,9 @@ def test_second_run_skips_every_stage(project):
     assert "outdated" not in project.cli("status", "--env", "env.test.yaml").stdout
 
 
-def test_a_parameter_reruns_the_stages_that_take_it(project):
-    assert project.run("--param", "n_estimators=10") == downstream_of("train")
+@pytest.mark.parametrize("param", ["n_estimators=10", "seed=7"])  # a new model seed: a new model on the same data
+def test_a_parameter_reruns_the_stages_that_take_it(project, param):
+    assert project.run("--param", param) == downstream_of("train")
 
 
 def test_a_parameter_read_by_an_early_stage_reruns_it_and_downstream(project):
