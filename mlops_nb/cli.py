@@ -25,7 +25,8 @@ def _new(args, dest, init: bool):
     print(f"made the project {folder}; inferred from the data (review env.yaml):\n  "
           + describe(contract).replace("\n", "\n  "))
     if args.run:
-        from mlops_nb.pipeline import index_path, run
+        from mlops_nb.pipeline import run
+        from mlops_nb.reports import index_path
         table = run(Project(folder))
         _show(table)
         print(f"reports: {index_path(Project(folder))}")
@@ -122,7 +123,8 @@ def _pipeline(parser):
 
 def cmd_run(args):
     "Build the pipeline: outdated stages only, unless --force; just one stage with --stage."
-    from mlops_nb.pipeline import index_path, run
+    from mlops_nb.pipeline import run
+    from mlops_nb.reports import index_path
     p = project()
     table = run(p, args.env, args.param, force=args.force, pipeline=args.pipeline, stage=args.stage)
     print()

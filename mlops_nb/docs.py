@@ -14,13 +14,13 @@ import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from functools import lru_cache
 from html.parser import HTMLParser
 from multiprocessing import get_context
 from pathlib import Path
 
 from .config import ConfigError, Project
 from .pipeline import pipeline_files, pipeline_tasks, stage_source, summary_line
+from .reports import offline_html
 
 # %% ../nbs/10d_docs.ipynb #cd450156
 LIBRARY_NOTEBOOK = re.compile(r"^\d+[a-z]?_\w+\.ipynb$")  # NN_name.ipynb or NNa_name.ipynb; not index, not _scratch
@@ -70,16 +70,9 @@ def _visible(nb):
     return nb
 
 
-@lru_cache(maxsize=1)
-def _exporter():
-    from nbconvert import HTMLExporter
-    return HTMLExporter(template_name="lab")  # made once: loading its templates takes most of a page's time
-
-
 def render_page(nb, title: str) -> str:
-    "An HTML page of notebook `nb` (nbconvert, lab template), without nbdev's hidden cells and directives."
-    body, _ = _exporter().from_notebook_node(_visible(nb), resources={"metadata": {"name": title}})
-    return body
+    "An HTML page of notebook `nb` that needs no network (`reports.offline_html`), without nbdev's hidden cells and directives."
+    return offline_html(_visible(nb), title)
 
 
 def api_summary(module_path) -> list:
