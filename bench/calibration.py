@@ -64,10 +64,13 @@ def main():
     print(shown.round(4).to_string())
     cal, lr = table[f"champion, calibrated ({method})"], table["baseline lr"]
     brier_ok, auc_ok = cal["brier_score"] <= 1.05 * lr["brier_score"], cal["roc_auc"] >= lr["roc_auc"]
+    q1, q2, npos = lr["roc_auc"] / (2 - lr["roc_auc"]), 2 * lr["roc_auc"] ** 2 / (1 + lr["roc_auc"]), int(yt.sum())
+    se = ((lr["roc_auc"] * (1 - lr["roc_auc"]) + (npos - 1) * (q1 - lr["roc_auc"] ** 2)  # Hanley & McNeil (1982)
+           + (len(yt) - npos - 1) * (q2 - lr["roc_auc"] ** 2)) / (npos * (len(yt) - npos))) ** 0.5
     print(f"\naim: Brier {cal['brier_score']:.4f} within 5% of the plain LR's {lr['brier_score']:.4f} or better: "
           f"{'yes' if brier_ok else 'NO'} ({cal['brier_score'] / lr['brier_score'] - 1:+.1%}); ROC AUC "
           f"{cal['roc_auc']:.4f} no worse than {lr['roc_auc']:.4f}: {'yes' if auc_ok else 'NO'} "
-          f"({cal['roc_auc'] - lr['roc_auc']:+.4f})")
+          f"({cal['roc_auc'] - lr['roc_auc']:+.4f}; the standard error of a test ROC AUC here is {se:.4f})")
 
 
 if __name__ == "__main__":
