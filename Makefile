@@ -56,6 +56,7 @@ bench: $(INSTALLED)  ## benchmarks against their peers (see bench/)
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/drift.py
 	$(BIN)/python bench/leakage.py
+	$(BIN)/python bench/calibration.py
 
 clean-data:  ## remove everything generated under data/ (keeps data/raw)
 	find data -mindepth 1 -maxdepth 1 ! -name raw -exec rm -rf {} +

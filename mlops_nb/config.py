@@ -311,6 +311,11 @@ PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wr
     "max_dp_difference": _range(0, 1, example=0.45),
     "max_eo_difference": _range(0, 1, example=0.45),
     "champion_margin": _range(0, 1, example=0.02),
+    "calibration": _rule(lambda v: v in ("sigmoid", "isotonic", "none"), "one of sigmoid, isotonic, none", "sigmoid"),
+    "selection_metric": _rule(lambda v: v in ("roc_auc", "average_precision", "log_loss", "brier"),
+                              "one of roc_auc, average_precision, log_loss, brier", "roc_auc"),
+    "max_calibration_error": _range(0, 1, example=0.05),
+    "min_baseline_margin": _range(-1, 1, example=0.0, note=" (negative: the model may trail the baseline by as much)"),
     "drift_threshold": _range(0, above=True, example=0.1),
     "drift_psi_threshold": lambda name, value, root: (  # replaced: a user's old env.yaml is told what to write
         "it was replaced by drift_threshold, an effect size that means the same at every sample size (Wasserstein "

@@ -12,11 +12,20 @@ def evaluation(project) -> dict:
 def test_the_report_states_its_threshold_and_runs_every_model_test(built):
     e = evaluation(built)
     assert e["threshold"]["rule"] == "max_f1" and "maximises F1 on the validation split" in e["threshold"]["statement"]
-    assert {"brier_score", "calibration_error"} <= set(e["metrics"])
+    assert {"brier_score", "calibration_error", "average_precision", "log_loss"} <= set(e["metrics"])
+    assert e["selection_metric"] == "roc_auc" and e["calibration"]["method"] == "sigmoid"  # calibrated by default
+    assert e["calibration"]["after"]["brier_score"] < e["calibration"]["before"]["brier_score"]  # 0.161 < 0.180
+    assert set(e["baselines"]) == {"prior", "lr"} and e["baselines"]["prior"]["roc_auc"] == 0.5
+    assert any(r.startswith("calibration_error ") for r in e["verdict"]["reasons"])
+    assert any("baseline lr" in r for r in e["verdict"]["reasons"])
+    c = built.registry()
+    logged = c.get_run(c.get_model_version("credit-risk", "1").run_id).data.metrics  # the version carries them
+    assert {"baseline_lr_roc_auc", "baseline_prior_brier_score", "uncalibrated_brier_score"} <= set(logged)
     assert len(e["model_tests"]) == 7 and all(t["passed"] for t in e["model_tests"])
     assert sum("model test" in r for r in e["verdict"]["reasons"]) == 7
     report = (built.root / "data/pipeline/evaluate/report.html").read_text()
     assert "ThresholdOptimizer (equalized_odds)" in report and "single threshold" in report
+    assert "calibrated (sigmoid)" in report and "baseline lr" in report  # before/after and side by side
     shown = built.cli("models", "show", "credit-risk", "1").stdout
     assert "decision_rule  threshold" in shown
     scores = pd.read_parquet(built.root / "data/pipeline/score/scores.parquet")  # batch labels use that threshold

@@ -32,7 +32,7 @@ def test_executed_notebooks_hold_parameters_and_outputs(built):
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "min_roc_auc = 0.6" in injected[0].source  # from env.test.yaml
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 1  # the confusion matrix and ROC curve, shown once
+    assert len(images) == 2  # the confusion matrix and ROC curve, and the reliability curve before/after: each once
 
 
 def test_registry_holds_a_champion_with_lineage(built):
