@@ -286,6 +286,8 @@ def _write_index(project: Project, build: Path, api: list, reports: list):
         _write_page(build, a["rel"], a["page"], links, a["note"], a["intro"])
     for r in reports:
         _write_page(build, Path(r["href"]), Path(r["src"]).read_text(errors="replace"), links)
+        if r["kind"] == "report" and (nb := Path(r["src"]).with_suffix(".ipynb")).is_file():  # the page links to it
+            shutil.copy2(nb, site_file(build, Path(r["href"]).with_suffix(".ipynb")))
         if r["kind"] == "card":  # the card's other formats (markdown) travel with it
             for other in Path(r["src"]).parent.iterdir():
                 if other.is_file() and other.suffix != ".html":

@@ -65,7 +65,7 @@ def test_ci_workflow_runs_the_notebooks_pipeline_and_uploads_the_reports():
     assert {"push", "pull_request", "schedule"} <= set(on) and on["schedule"][0]["cron"]
     steps = wf["jobs"]["test"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    for command in ["make check-clean", "make test", 'make run ARGS="--env env.test.yaml"', ".venv/bin/mlops-nb docs"]:
+    for command in ["make check-clean", "make test-all", 'make run ARGS="--env env.test.yaml"', ".venv/bin/mlops-nb docs"]:
         assert command in runs, command
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
     assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
