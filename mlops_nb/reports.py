@@ -57,7 +57,7 @@ def _tags(cell) -> list:
 
 
 def _for_reader(outputs: list) -> list:
-    "Outputs without stderr and widgets (a widget output with a text fallback keeps the text)."
+    "Outputs without stderr and widgets (a widget output keeps its HTML or image form, not its repr); PNGs at their size."
     kept = []
     for out in outputs:
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
