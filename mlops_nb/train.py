@@ -396,9 +396,9 @@ def log_run(project: Project, experiment: str, model: Pipeline, example: pd.Data
     mlflow = tracking(project)
     from mlflow.models import infer_signature
     signature = infer_signature(example, model.predict(example))
-    with mlflow.start_run(experiment_id=experiment_id(project, experiment), run_name=run_name) as run:
+    tags = {**tags, **owner_tags(), "python": platform.python_version(), **library_versions()}
+    with mlflow.start_run(experiment_id=experiment_id(project, experiment), run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in params.items()})
-        mlflow.set_tags({**tags, **owner_tags(), "python": platform.python_version(), **library_versions()})
         mlflow.log_text("\n".join(environment()) + "\n", "environment/requirements.txt")
         mlflow.log_metrics(metrics or {})
         for t in (trials if trials is not None else pd.DataFrame()).to_dict("records"):
