@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['NUMBER', 'STRING', 'BOOLEAN', 'ANY', 'FORMATS', 'PARAMS', 'JSON', 'CSV', 'MAX_NAMES', 'TOKEN_ENV', 'MAX_BYTES',
            'READ_TIMEOUT', 'MAX_CONNECTIONS', 'MAX_REQUEST_ID', 'ENV_SETTINGS', 'Served', 'column_kinds',
-           'RequestError', 'check_columns', 'to_frame', 'parse_request', 'predict', 'Batcher', 'PredictionLog',
-           'RegistrySource', 'Metrics', 'Reloader', 'create_app', 'app_from_env', 'check_serve_settings',
-           'guarded_protocol', 'serve']
+           'RequestError', 'check_columns', 'to_frame', 'parse_request', 'predict', 'answer', 'Batcher',
+           'PredictionLog', 'RegistrySource', 'Metrics', 'Reloader', 'create_app', 'app_from_env',
+           'check_serve_settings', 'guarded_protocol', 'serve']
 
 # %% ../nbs/08a_serving.ipynb #ebe636e2
 import asyncio
@@ -32,7 +32,8 @@ import pandas as pd
 
 from .config import ConfigError, DataError, Project, load_params
 from .registry import CHAMPION, alias_version
-from .scoring import input_columns, load_model
+from .registry import SCORE_PARAM
+from .scoring import input_columns, load_model, scorer_of
 from .train import tracking
 
 # %% ../nbs/08a_serving.ipynb #6f00ff7a
@@ -66,7 +67,7 @@ class RequestError(DataError):
 
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-PARAMS = "params"  # MLflow's optional field beside the data (this server's models take no parameters)
+PARAMS = "params"  # MLflow's optional field beside the data: {"scores": true} adds each row's score
 JSON, CSV = "application/json", "text/csv"
 MAX_NAMES = 10  # names an error message lists at most
 
@@ -126,8 +127,8 @@ def _json_document(body: bytes):
                            '{"dataframe_split": {"columns": [...], "data": [[...]]}}.') from None
 
 
-def _json_columns(body: bytes) -> dict:
-    "Columns (name -> list of values) of a JSON body in one of MLflow's four formats."
+def _json_columns(body: bytes, params: dict | None = None) -> dict:
+    "Columns (name -> list of values) of a JSON body in one of MLflow's four formats; its `params` into `params`."
     doc = _json_document(body)
     if not isinstance(doc, dict):
         raise RequestError(f"The body must be a JSON object with exactly one of the fields {', '.join(FORMATS)}; "
@@ -141,6 +142,11 @@ def _json_columns(body: bytes) -> dict:
                            f"and, optionally, {PARAMS}.")
     if not isinstance(doc.get(PARAMS, {}), dict):
         raise RequestError(f"`{PARAMS}` must be an object ({{name: value}}); got {_show(doc[PARAMS], 60)}.")
+    if not isinstance(doc.get(PARAMS, {}).get(SCORE_PARAM, False), bool):
+        raise RequestError(f"`{PARAMS}.{SCORE_PARAM}` must be true or false (whether each row's score comes with its "
+                           f"prediction); got {_show(doc[PARAMS][SCORE_PARAM], 60)}.")
+    if params is not None:
+        params.update(doc.get(PARAMS, {}))
     key, data = keys[0], doc[keys[0]]
     if key == "dataframe_split":
         if not isinstance(data, dict) or not isinstance(data.get("columns"), list) or not isinstance(data.get("data"), list):
@@ -286,7 +292,7 @@ def to_frame(kinds: dict, columns: dict) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def parse_request(body: bytes, content_type: str | None, kinds: dict) -> tuple:
+def parse_request(body: bytes, content_type: str | None, kinds: dict, params: dict | None = None) -> tuple:
     "(checked columns, number of rows) of a request body with `content_type`, for a model taking columns `kinds`."
     mime, _, rest = (content_type or "").partition(";")
     mime, charset = mime.strip().lower(), rest.strip().lower()
@@ -298,19 +304,23 @@ def parse_request(body: bytes, content_type: str | None, kinds: dict) -> tuple:
                            "charset=utf-8.", 415)
     if not body.strip():
         raise RequestError("The body is empty: send the rows to score.")
-    columns = _json_columns(body) if mime == JSON else _csv_columns(body)
+    columns = _json_columns(body, params) if mime == JSON else _csv_columns(body)
     return columns, check_columns(kinds, columns, from_csv=mime == CSV)
 
 # %% ../nbs/08a_serving.ipynb #c226ce77
 def predict(model, frame: pd.DataFrame) -> tuple:
-    "(predictions, P(positive class) or None) of `model` for the rows of `frame`, as lists."
+    "(predictions, P(positive class)) of `model`'s scorer (the version's threshold and labels) for `frame`, as lists."
     import sklearn
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):  # inputs are checked already
-        if not hasattr(model, "predict_proba"):
-            return model.predict(frame).tolist(), None
-        proba = model.predict_proba(frame)
-    predictions = model.classes_.take(proba.argmax(axis=1)).tolist()
-    return predictions, proba[:, 1].tolist() if proba.shape[1] == 2 else None
+        out = scorer_of(model).predict(None, frame, {SCORE_PARAM: True})
+    return out.prediction.tolist(), out.score.tolist()
+
+
+def answer(served, predictions: list, scores: list | None, with_scores: bool = False) -> dict:
+    "The body of a scoring response: MLflow's, as `mlflow models serve` gives it for the version's scorer, plus the version."
+    rows = [{"prediction": p, **({"score": s} if with_scores else {}), "model_name": served.name,
+             "model_version": served.version} for p, s in zip(predictions, scores or [None] * len(predictions))]
+    return {"predictions": rows, "model_name": served.name, "model_version": served.version}
 
 # %% ../nbs/08a_serving.ipynb #226d7ace
 class Batcher:
@@ -596,7 +606,8 @@ def create_app(source, log_folder,  # a RegistrySource (or like it); where the p
             raise RequestError(f"Content-Encoding {_short(encoding, 60)!r} is not supported: send the body "
                                "uncompressed.", 415)
         body = await _read_body(request, max_bytes, read_timeout)
-        columns, n = parse_request(body, request.headers.get("content-type"), served.kinds)
+        params = {}
+        columns, n = parse_request(body, request.headers.get("content-type"), served.kinds, params)
         try:
             predictions, scores = await batcher.predict(served, columns, n)
         except Exception as e:
@@ -610,7 +621,7 @@ def create_app(source, log_folder,  # a RegistrySource (or like it); where the p
             print(f"mlops-nb serve: could not write the prediction log ({e})", file=sys.stderr, flush=True)  # gets
             metrics.log_errors.inc()  # its answer, the operator a message
         metrics.rows.inc(n)
-        return Response(json.dumps({"predictions": predictions, "model_version": served.version}), media_type=JSON,
+        return Response(json.dumps(answer(served, predictions, scores, params.get(SCORE_PARAM, False))), media_type=JSON,
                         headers={"X-Model-Version": str(served.version), "X-Request-ID": request_id})
 
     @app.post("/invocations")

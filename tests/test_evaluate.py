@@ -29,7 +29,7 @@ def test_the_report_states_its_threshold_and_runs_every_model_test(built):
     shown = built.cli("models", "show", "credit-risk", "1").stdout
     assert "decision_rule  threshold" in shown
     scores = pd.read_parquet(built.root / "data/pipeline/score/scores.parquet")  # batch labels use that threshold
-    assert ((scores.score >= e["threshold"]["threshold"]).astype(int) == scores.prediction).all()
+    assert ((scores.score >= e["threshold"]["threshold"]) == (scores.prediction == "bad")).all()  # in label values
 
 
 def test_a_failing_model_test_fails_the_gate_with_examples(project):

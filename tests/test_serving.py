@@ -79,7 +79,8 @@ def test_same_predictions_as_mlflow_models_serve(project):
             assert got.json()["predictions"] == want.json()["predictions"], name
             assert got.json()["model_version"] == 1 and got.headers["X-Model-Version"] == "1"
             assert got.headers["X-Request-ID"] == f"req-{name}"
-        assert len(set(map(str, want.json()["predictions"]))) == 2  # both classes among the answers: a real comparison
+        labels = [p["prediction"] for p in want.json()["predictions"]]  # the version's scorer: label values
+        assert set(labels) == {"good", "bad"}  # both classes among the answers: a real comparison
         from mlflow.pyfunc.scoring_server.client import ScoringServerClient  # MLflow's own client, unchanged
         mlflow_client = [ScoringServerClient("127.0.0.1", int(u.rsplit(":", 1)[1])).invoke(df).get_predictions()
                          for u in (url, f"http://127.0.0.1:{port}")]
@@ -99,8 +100,9 @@ def test_same_predictions_as_mlflow_models_serve(project):
     assert len(log) == 6 * len(df) and {f"req-{n}" for n in bodies(df)} < set(log.request_id)
     assert (log.model_name == MODEL).all() and (log.model_version == 1).all() and (log.latency_ms > 0).all()
     first = log[log.request_id == "req-dataframe_split"]
-    assert list(first.row) == list(range(len(df))) and list(first.prediction) == want.json()["predictions"]
-    assert first.score.between(0, 1).all() and ((first.score >= 0.5) == (first.prediction == 1)).all()
+    assert list(first.row) == list(range(len(df))) and list(first.prediction) == labels
+    threshold = float(project.registry().get_model_version(MODEL, "1").tags["decision_threshold"])
+    assert first.score.between(0, 1).all() and ((first.score >= threshold) == (first.prediction == "bad")).all()
     assert first.Age.iloc[0] == df.Age[0] and first.Job.iloc[0] == df.Job[0]
     assert first[list(df.columns)].isna().any().any()  # missing numbers logged as null
     files = list((project.root / "data/predictions").glob("*/*.jsonl"))
