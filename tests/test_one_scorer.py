@@ -91,3 +91,37 @@ def test_four_paths_give_the_same_labels_and_scores(project):
     s, bad_label = direct.score.to_numpy(), direct.prediction.eq("bad").to_numpy()
     assert (bad_label == (s >= threshold)).all()
     assert threshold != 0.5 and (bad_label != (s >= 0.5)).any(), threshold
+
+
+def test_rest_and_batch_refuse_the_same_values_with_the_same_words(project):
+    "One input check: a bad value gets the same words from `mlops-nb serve` (a 400) and `mlops-nb score` (a reject)."
+    good = rows(project).dropna().head(3).reset_index(drop=True)
+    text = good.astype(str).assign(Age=["41", "thirty", "38"], Income=["120", "95", "1e400"])  # CSV: no types
+    cases = [("csv", text, {1: 'Age: "thirty" is not a number', 2: "Income: Infinity is not a finite number"}),
+             # JSON and Parquet: typed values, one refused kind each
+             ("parquet", good.assign(Age=["30", "41", "38"]), {i: f'Age: "{a}" is not a number'
+                                                               for i, a in enumerate(["30", "41", "38"])}),
+             ("parquet", good.assign(Age=[True, False, True]), {0: "Age: true is not a number",
+                                                                1: "Age: false is not a number",
+                                                                2: "Age: true is not a number"}),
+             ("parquet", good.assign(Income=[95.0, np.inf, 120.0]), {1: "Income: Infinity is not a finite number"}),
+             ("parquet", good.assign(Home=[1, 2, 3]), {i: f"Home: {i + 1} is not a string" for i in range(3)})]
+    ours, url = serve(project)
+    try:
+        for kind, df, expected in cases:
+            if kind == "csv":
+                response = post(url, df.to_csv(index=False), "text/csv")
+            else:  # json.dumps writes Infinity and true, as a client would
+                response = post(url, json.dumps({"dataframe_split": df.to_dict(orient="split", index=False)}))
+            i = min(expected)
+            column, what = expected[i].split(": ", 1)
+            assert response.status_code == 400, response.text
+            assert response.json()["message"].startswith(f"Column {column!r} row {i}: {what}: send "), response.text
+    finally:
+        stop(ours)
+    for n, (kind, df, expected) in enumerate(cases):
+        path = project.root / f"bad{n}.{kind}"
+        df.to_csv(path, index=False) if kind == "csv" else df.to_parquet(path, index=False)
+        project.cli("score", path.name, f"out{n}.csv")
+        rejects = pd.read_csv(project.root / f"out{n}.rejects.csv")
+        assert dict(zip(rejects.row, rejects.reason)) == expected, (path.name, rejects)

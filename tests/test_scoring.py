@@ -29,7 +29,7 @@ def test_csv_to_parquet_in_chunks_with_rejects(project):
     assert (meta[b"model_name"], meta[b"model_version"]) == (b"credit-risk", str(champion(project)).encode())
     rejects = pd.read_csv(project.root / "out.rejects.csv")
     assert rejects.row.tolist() == [5, 117]
-    assert rejects.reason.tolist() == ["Income: 'lots' is not a number", "Age: 'thirty' is not a number"]
+    assert rejects.reason.tolist() == ['Income: "lots" is not a number', 'Age: "thirty" is not a number']
     assert not list(project.root.glob(".out*"))  # no temporary file left behind
 
 
