@@ -32,7 +32,7 @@ import pandas as pd
 from .config import ConfigError, DataError, Project, load_params
 from .registry import CHAMPION, alias_version
 from .registry import SCORE_PARAM
-from .scoring import ANY, BOOLEAN, EXPECTED, NUMBER, STRING, check_inputs, load_model, scorer_of, show_value
+from .scoring import EXPECTED, NUMBER, STRING, check_inputs, load_model, scorer_of, show_value
 from .train import tracking
 
 # %% ../nbs/08a_serving.ipynb #6f00ff7a
