@@ -18,7 +18,8 @@ from mlops_nb.monitoring import drift_plot, drift_report, profile
 from mlops_nb.prepare import clean, split
 from mlops_nb.registry import card_html, describe, model_card, register
 from mlops_nb.scoring import load_model, score, score_plot
-from mlops_nb.train import code_version, fit, labels, log_run, search_plot, tracking, tune
+from mlops_nb.tracking import tracking
+from mlops_nb.train import code_version, fit, labels, log_run, search_plot, tune
 from mlops_nb.validation import check_data, raise_on_failures, read_schema
 
 

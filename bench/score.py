@@ -45,7 +45,8 @@ def setup(root: Path, model_type: str):
     "A project at `root` whose registry's champion of NAME is a model fitted on generated rows."
     from mlops_nb.config import Project
     from mlops_nb.registry import client
-    from mlops_nb.train import fit, log_run, tracking
+    from mlops_nb.tracking import tracking
+    from mlops_nb.train import fit, log_run
     project = Project(root)
     train = generate(20_000, 0)
     model = fit(train, "Status", "bad", NUMERIC, CATEGORICAL, DERIVED, model_type, 42)

@@ -23,7 +23,7 @@ import pandas as pd
 from .config import (ConfigError, DataError, Project, RegistryError, atomic_path, load_params,
                              remove_stale_temporaries)
 from .registry import CHAMPION, SCORE_PARAM, Scorer, _registered, alias_model_version, client, model_version
-from .train import tracking
+from .tracking import tracking
 
 # %% ../nbs/08_scoring.ipynb #bdf3d20b
 def _model_names(project: Project) -> list | None:

@@ -24,7 +24,7 @@ from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, Regi
 from .config import project as find_project
 from . import pipeline, registry
 from .monitoring import MISSING, bin_counts, drift_report, reference_profile
-from .train import tracking
+from .tracking import tracking
 
 # %% ../nbs/10f_widgets.ipynb #d402ca61
 def message(text: str, kind: str = "error") -> W.HTML:

@@ -38,7 +38,7 @@ class Project:
 
     def registry(self):
         """An MLflow client on this project's store *and* registry (MlflowClient(uri) alone would take the registry of
-        the process, which any in-process `mlops_nb.train.tracking` call points elsewhere, through the environment)."""
+        the process, which any in-process `mlops_nb.tracking.tracking` call points elsewhere, through the environment)."""
         from mlflow import MlflowClient
         uri = f"sqlite:///{self.root / 'data/mlflow.db'}"
         return MlflowClient(uri, registry_uri=uri)
