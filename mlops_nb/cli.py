@@ -12,8 +12,9 @@ __all__ = ['cmd_new', 'cmd_init', 'cmd_stage_copy', 'cmd_run', 'cmd_status', 'cm
 # %% ../nbs/11_cli.ipynb #bcf934b2
 import argparse
 import sys
+from pathlib import Path
 
-from .config import MlopsError, project
+from .config import MlopsError, Project, project
 
 # %% ../nbs/11_cli.ipynb #21158efa
 def _new(args, dest, init: bool):
@@ -330,7 +331,7 @@ def cmd_feedback(args):
     from mlops_nb.monitoring import PERFORMANCE_DIGITS, feedback, live_performance, read_feedback
     p = project()
     joined = feedback(p, args.labels)
-    print(f"{len(joined)} label(s) joined to their predictions and stored under {(p.data / 'feedback').relative_to(p.root)}")
+    print(f"{len(joined)} label(s) joined to their predictions and stored under {p.feedback.relative_to(p.root)}")
     _show(live_performance(read_feedback(p), load_params(p.root)["positive_class"]).round(PERFORMANCE_DIGITS))
 
 
@@ -368,14 +369,14 @@ def cmd_features_list(args):
     from mlops_nb.feature_store import views
     _show(pd.DataFrame([{"view": v.name, "version": v.version, "created": v.created, "rows": v.rows,
                          "features": len(v.features), "data_version": v.data_version} for v in
-                        views(project().data / "features")]))
+                        views(project().features)]))
 
 
 def cmd_features_show(args):
     "Show a feature view (latest version unless --version): keys, features and their definitions."
     import pandas as pd
     from mlops_nb.feature_store import get_view
-    v = get_view(project().data / "features", args.name, args.version or "")
+    v = get_view(project().features, args.name, args.version or "")
     print(f"view {v.name} version {v.version}: {v.rows} rows from data version {v.data_version}, created {v.created}")
     print(f"entity `{v.entity}`, event time `{v.event_time}`" + (" (derived: the data has neither)" if v.derived_keys else ""))
     derived = v.definition.get("derived", {})
@@ -428,7 +429,7 @@ def parser() -> argparse.ArgumentParser:
     airflow.add_argument("--env", metavar="FILE", help="an env file every task runs with, e.g. env.test.yaml")
     airflow.set_defaults(func=cmd_export_airflow)
     docs = sub.add_parser("docs", help=cmd_docs.__doc__, description=cmd_docs.__doc__)
-    docs.add_argument("--out", default="data/docs", metavar="DIR", help="the site's folder (default: data/docs)")
+    docs.add_argument("--out", metavar="DIR", help=f"the site's folder (default: {Project(Path()).docs})")
     docs.add_argument("--no-execute", action="store_true", help="render the library notebooks without running them")
     docs.set_defaults(func=cmd_docs)
     models = sub.add_parser("models", help="registered models: list (default), show, history")

@@ -72,7 +72,7 @@ PIPELINE_FILE = "pipeline.yaml"
 DEFAULT_PIPELINE = "default"  # the name of pipeline.yaml in listings, exports and `--pipeline`
 ENV_FILE = "env.yaml"
 
-
+# %% ../nbs/00_config.ipynb #0f52d17b
 def find_root(start=None) -> Path:
     "The project folder: `$MLOPS_NB_ROOT`, else the nearest folder at or above `start` that holds pipeline.yaml."
     if os.environ.get("MLOPS_NB_ROOT"):
@@ -86,7 +86,7 @@ def find_root(start=None) -> Path:
         "(or set MLOPS_NB_ROOT to one)."
     )
 
-
+# %% ../nbs/00_config.ipynb #184d6107
 @dataclass(frozen=True)
 class Project:
     "Where a project keeps its files."
@@ -109,16 +109,52 @@ class Project:
     def scratch(self) -> Path: return self.data / "scratch"  # products of stage notebooks run by hand
 
     @property
+    def predictions(self) -> Path: return self.data / "predictions"  # the prediction log, a folder per day
+
+    @property
+    def feedback(self) -> Path: return self.data / "feedback"  # ground truth joined to logged predictions
+
+    @property
+    def features(self) -> Path: return self.data / "features"  # the feature store's views
+
+    @property
+    def alerts(self) -> Path: return self.data / "monitoring" / "alerts.jsonl"  # every alert monitoring raised
+
+    @property
+    def triggers(self) -> Path: return self.data / "triggers.json"  # what the last trigger check saw
+
+    @property
+    def docs(self) -> Path: return self.data / "docs"  # the HTML docs site, by default
+
+    @property
+    def run_lock(self) -> Path: return self.data / ".run.lock"  # held by the one run of the project at a time
+
+    @property
+    def registry_lock(self) -> Path: return self.data / ".registry.lock"  # held while an alias moves (embedded store)
+
+    @property
+    def mlflow_db(self) -> Path: return self.data / "mlflow.db"  # the embedded tracking store and registry
+
+    @property
+    def env_file(self) -> Path: return self.root / ENV_FILE  # the defaults of every pipeline parameter
+
+    @property
+    def stage_notebooks(self) -> Path: return self.root / "nbs" / "pipeline"  # the project's own stage notebooks
+
+    @property
+    def notebooks(self) -> Path: return self.root / "notebooks"  # exploratory notebooks, before they are stages
+
+    @property
     def tracking_uri(self) -> str:
         "`$MLFLOW_TRACKING_URI` when set (a real tracking server), else a SQLite store under data/."
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.data / 'mlflow.db'}"
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db}"
 
     def path(self, p) -> Path:
         "`p` as an absolute path, relative paths taken from the project root."
         p = Path(p).expanduser()
         return p if p.is_absolute() else self.root / p
 
-
+# %% ../nbs/00_config.ipynb #a2eefcdb
 def project(start=None) -> Project:
     "The project at or above `start` (default: the current folder)."
     return Project(find_root(start))
@@ -474,7 +510,7 @@ def run_lock(project: "Project", wait: bool = True):
     "Hold the project's run lock for the duration of the block."
     import fcntl
     from datetime import datetime, timezone
-    path = project.data / ".run.lock"
+    path = project.run_lock
     if path in _held:  # this process holds it already
         _held[path][1] += 1
         try:

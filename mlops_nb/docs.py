@@ -203,10 +203,10 @@ def _execute_all(notebooks: list, tmp: Path, workers: int) -> dict:
     return done
 
 
-def build_docs(project: Project, out_dir="data/docs", execute: bool = True, workers: int = 2) -> Path:
-    "Build the HTML docs site in `out_dir` (relative to the project root): the path of its index.html."
+def build_docs(project: Project, out_dir=None, execute: bool = True, workers: int = 2) -> Path:
+    "Build the HTML docs site in `out_dir` (relative to the project root; default `project.docs`): its index.html."
     import tempfile
-    out = _out_folder(project, out_dir)
+    out = _out_folder(project, out_dir or project.docs)
     notebooks = library_notebooks(project)
     build = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)

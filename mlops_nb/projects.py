@@ -473,9 +473,10 @@ def _stage_from_notebook(root: Path, notebook):
     source = Path(notebook).expanduser().resolve()
     if not source.is_file() or source.suffix != ".ipynb":
         raise ConfigError(f"--from-notebook {notebook}: no such notebook (a .ipynb file).")
-    (root / "notebooks").mkdir(exist_ok=True)
-    shutil.copyfile(source, root / "notebooks" / source.name)
-    promote_notebook(Project(root), root / "notebooks" / source.name, re.sub(r"\W+", "_", source.stem).strip("_").lower(),
+    p = Project(root)
+    p.notebooks.mkdir(exist_ok=True)
+    shutil.copyfile(source, p.notebooks / source.name)
+    promote_notebook(p, p.notebooks / source.name, re.sub(r"\W+", "_", source.stem).strip("_").lower(),
                      prove=False)
 
 # %% ../nbs/10g_projects.ipynb #88269cb6

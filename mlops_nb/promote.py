@@ -251,7 +251,7 @@ def _plan(project, path, name, after, nb, findings, extra_products, problems) ->
 
 def _target(project: Project, name: str) -> Path:
     "nbs/pipeline/NN_name.ipynb, numbered after the last stage notebook."
-    folder = project.root / "nbs" / "pipeline"
+    folder = project.stage_notebooks
     numbers = [int(m.group(1)) for p in folder.glob("*.ipynb") if (m := re.match(r"(\d+)_", p.name))]
     n = max(numbers, default=0)
     return folder / f"{n + 5 if n + 5 <= 99 else n + 1:02d}_{name}.ipynb"

@@ -84,7 +84,7 @@ def _workdir(project: Project, params: dict, data_path: Path, dest: Path) -> Pat
     for f in dict.fromkeys(files):
         (dest / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project.root / f, dest / f)
-    known = read_yaml(project.root / "env.yaml")
+    known = read_yaml(project.env_file)
     env = {k: v for k, v in params.items() if k in known}
     env.update(data_path=str(data_path), data_query="", sample=0)  # the snapshot is the (sampled) data
     (dest / "env.reproduce.yaml").write_text(yaml.safe_dump(env, sort_keys=False))

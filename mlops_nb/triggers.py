@@ -55,7 +55,7 @@ def _now() -> datetime:
 
 
 def _state_path(project: Project) -> Path:
-    return project.data / "triggers.json"
+    return project.triggers
 
 
 def read_state(project: Project) -> dict:
