@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from mlops_nb.config import load_params
 from mlops_nb.evaluate import baselines, probability_metrics
-from mlops_nb.train import calibrate, fit, labels, rare_positives, tune
+from mlops_nb.train import calibrate, encode_target, fit, rare_positives, tune
 
 REPO = Path(__file__).resolve().parents[1]
 NUMERIC, CATEGORICAL, COLUMNS = ["x1", "x2"], ["flag"], ["x1", "x2", "flag"]
@@ -36,10 +36,10 @@ def main():
     a = load_params(REPO)
     rows, trials, folds = (2000, 3, 2) if args.tiny else (args.rows, a["tuning_trials"], a["cv_folds"])
     df = rare_positives(rows, args.rate, args.seed)
-    y = labels(df, "y", "bad")
+    y = encode_target(df, "y", "bad")
     rest, test = train_test_split(df, test_size=a["test_size"], stratify=y, random_state=a["seed"])
     train, validation = train_test_split(rest, test_size=a["validation_size"] / (1 - a["test_size"]),
-                                         stratify=labels(rest, "y", "bad"), random_state=a["seed"])
+                                         stratify=encode_target(rest, "y", "bad"), random_state=a["seed"])
     spec = {"numeric": NUMERIC, "categorical": CATEGORICAL, "derived": {}}
     fixed = {"class_weight": None if a["class_weight"] in ("", "none") else a["class_weight"]}
     start = time.perf_counter()
@@ -48,12 +48,12 @@ def main():
     model_type, params = results.model_type[0], {**fixed, **results.params[0]}
     trained = fit(train, "y", "bad", NUMERIC, CATEGORICAL, None, model_type, a["seed"], **params)
     method = a["calibration"] if a["calibration"] != "none" else "sigmoid"
-    champion = calibrate(trained, validation[COLUMNS], labels(validation, "y", "bad"), method)
+    champion = calibrate(trained, validation[COLUMNS], encode_target(validation, "y", "bad"), method)
     seconds = time.perf_counter() - start
-    yt = labels(test, "y", "bad")
+    yt = encode_target(test, "y", "bad")
     table = {f"champion, calibrated ({method})": probability_metrics(yt, champion.predict_proba(test[COLUMNS])[:, 1]),
              "champion, uncalibrated": probability_metrics(yt, trained.predict_proba(test[COLUMNS])[:, 1]),
-             **{f"baseline {k}": v for k, v in baselines((train[COLUMNS], labels(train, "y", "bad")),
+             **{f"baseline {k}": v for k, v in baselines((train[COLUMNS], encode_target(train, "y", "bad")),
                                                          (test[COLUMNS], yt), NUMERIC, CATEGORICAL,
                                                          seed=a["seed"]).items()}}
     shown = pd.DataFrame(table).T[["roc_auc", "average_precision", "brier_score", "calibration_error"]]

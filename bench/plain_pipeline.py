@@ -19,7 +19,7 @@ from mlops_nb.prepare import clean, split
 from mlops_nb.registry import card_html, describe, model_card, register
 from mlops_nb.scoring import load_model, score, score_plot
 from mlops_nb.tracking import tracking
-from mlops_nb.train import code_version, fit, labels, log_run, search_plot, tune
+from mlops_nb.train import code_version, encode_target, fit, log_run, search_plot, tune
 from mlops_nb.validation import check_data, raise_on_failures, read_schema
 
 
@@ -37,7 +37,7 @@ def main(root, env_file=None):
     train, validation, test = split(clean(keyed, target, a["missing_codes"], [entity, ts]), target, a["test_size"],
                                     a["data_seed"], a["validation_size"])
     groups = sensitive_groups(train, a["sensitive_features"])
-    y = labels(train, target, positive)
+    y = encode_target(train, target, positive)
     weights = reweighing(y, groups) if a["mitigation"] == "reweighing" else pd.Series(1.0, index=train.index)
     before = group_report(y, groups, a["bias_min_group_share"], a["bias_max_rate_ratio"])
     rates_plot(before, group_report(y, groups, weights=weights)).savefig(out / "bias.png")
@@ -61,9 +61,9 @@ def main(root, env_file=None):
     run = log_run(p, a["experiment"], model, train_set[cols], {**hyper, "model_type": trials.model_type[0]},
                   lineage, {"cv_roc_auc": float(trials.cv_roc_auc[0])}, trials=trials)
     logged = tracking(p).sklearn.load_model(run["model_uri"])
-    y_true, proba = labels(test, target, positive), logged.predict_proba(test[cols])[:, 1]
+    y_true, proba = encode_target(test, target, positive), logged.predict_proba(test[cols])[:, 1]
     metrics = classification_metrics(y_true, proba)
-    classification_metrics(labels(validation, target, positive), logged.predict_proba(validation[cols])[:, 1])
+    classification_metrics(encode_target(validation, target, positive), logged.predict_proba(validation[cols])[:, 1])
     evaluation_plots(y_true, proba).savefig(out / "evaluation.png")
     _, fairness = fairness_report(y_true, proba >= 0.5, sensitive_groups(test, a["sensitive_features"]),
                                   a["bias_min_group_share"])

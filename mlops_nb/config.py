@@ -6,9 +6,9 @@
 __all__ = ['TELEMETRY_OFF', 'PIPELINE_FILE', 'DEFAULT_PIPELINE', 'ENV_FILE', 'EXPRESSION_FUNCTIONS', 'MAX_EXPRESSION_LENGTH',
            'MAX_EXPRESSION_DEPTH', 'OPERATORS', 'ALLOWED_EXPRESSION', 'EXPRESSION_PARTS', 'SAFE_NAME', 'SAFE_NAME_TEXT',
            'PARAM_RULES', 'quiet_telemetry', 'MlopsError', 'ConfigError', 'DataError', 'RegistryError', 'RunLocked',
-           'StageError', 'find_root', 'Project', 'project', 'ExpressionRefused', 'Expression', 'parse_expression',
-           'check_params', 'read_yaml', 'yaml_flow', 'parse_override', 'load_params', 'file_digest', 'alive',
-           'atomic_path', 'remove_stale_temporaries', 'run_lock']
+           'StageError', 'renamed', 'find_root', 'Project', 'project', 'ExpressionRefused', 'Expression',
+           'parse_expression', 'check_params', 'read_yaml', 'yaml_flow', 'parse_override', 'load_params', 'file_digest',
+           'alive', 'atomic_path', 'remove_stale_temporaries', 'run_lock']
 
 # %% ../nbs/00_config.ipynb #8bafa39c
 import ast
@@ -20,9 +20,10 @@ import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from urllib.parse import urlsplit
+import warnings
 
 import yaml
 
@@ -66,6 +67,18 @@ class RunLocked(MlopsError):
 
 class StageError(MlopsError):
     "A pipeline stage failed; the message names the stage, the failing cell and the partial report."
+
+# %% ../nbs/00_config.ipynb #2ea8818a
+def renamed(new, old: str):
+    "`new` under its old name `old` ('module.name'): the same function, with a DeprecationWarning naming `new`."
+    @wraps(new)
+    def old_name(*args, **kwargs):
+        warnings.warn(f"{old} is {new.__module__}.{new.__qualname__} now: use that name (the old one will go).",
+                      DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+    old_name.__name__ = old_name.__qualname__ = old.rpartition(".")[2]
+    old_name.__doc__ = f"Deprecated: use {new.__qualname__}. " + (new.__doc__ or "")
+    return old_name
 
 # %% ../nbs/00_config.ipynb #6a2ab3fb
 PIPELINE_FILE = "pipeline.yaml"
