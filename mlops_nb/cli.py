@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['cmd_new', 'cmd_init', 'cmd_stage_copy', 'cmd_run', 'cmd_status', 'cmd_pipelines', 'cmd_triggers', 'cmd_schedule',
            'cmd_export_airflow', 'cmd_docs', 'cmd_models', 'cmd_models_show', 'cmd_models_history', 'cmd_approve',
-           'cmd_promote', 'cmd_rollback', 'cmd_promote_notebook', 'cmd_reproduce', 'cmd_data_list', 'cmd_data_show',
-           'cmd_data_diff', 'cmd_score', 'cmd_feedback', 'cmd_monitor', 'cmd_schema_infer', 'cmd_features_list',
-           'cmd_features_show', 'cmd_serve', 'parser', 'main']
+           'cmd_promote', 'cmd_rollback', 'cmd_stage_add', 'cmd_promote_notebook', 'cmd_reproduce', 'cmd_data_list',
+           'cmd_data_show', 'cmd_data_diff', 'cmd_score', 'cmd_feedback', 'cmd_monitor', 'cmd_schema_infer',
+           'cmd_features_list', 'cmd_features_show', 'cmd_serve', 'parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #bcf934b2
 import argparse
@@ -68,11 +68,14 @@ def _project_commands(sub):
         p.add_argument("--query", default="", help="the query, when --data is a database URL")
         p.add_argument("--copy", action="store_true", help="copy the data under data/raw/ instead of referring to it")
         p.add_argument("--from-notebook", action="append", default=[], metavar="NOTEBOOK",
-                       help="an exploratory notebook that becomes a stage, as promote-notebook does (repeatable)")
+                       help="an exploratory notebook that becomes a stage, as `stage add` makes one (repeatable)")
         p.add_argument("--run", action="store_true", help="then run the pipeline")
         p.set_defaults(func=func)
-    stage = sub.add_parser("stage", help="the project's stages: copy one of the toolkit's").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+    stage = sub.add_parser("stage", help="the project's stages: make one of a notebook, copy one of the toolkit's"
+                           ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = stage.add_parser("add", help=cmd_stage_add.__doc__, description=cmd_stage_add.__doc__)
+    _stage_add_options(add)
+    add.set_defaults(func=cmd_stage_add)
     copy = stage.add_parser("copy", help=cmd_stage_copy.__doc__, description=cmd_stage_copy.__doc__)
     copy.add_argument("name", help="a stage of the toolkit: ingest, validate, prepare, bias, features, train, ...")
     copy.set_defaults(func=cmd_stage_copy)
@@ -245,9 +248,9 @@ def cmd_rollback(args):
     print(f"{args.name}: champion rolled back to v{rollback(project(), args.name, args.by, args.reason)}")
 
 
-def cmd_promote_notebook(args):
-    "Turn an exploratory notebook into a pipeline stage, and prove it by running the pipeline once."
-    from mlops_nb.promote import promote_notebook
+def cmd_stage_add(args):
+    "Make an exploratory notebook a pipeline stage, and prove it by running the pipeline once."
+    from mlops_nb.stage_from_notebook import add_stage
     extra = {}
     for item in args.product:
         key, sep, path = item.partition("=")
@@ -256,12 +259,28 @@ def cmd_promote_notebook(args):
             raise ConfigError(f"--product {item!r} is not of the form KEY=PATH, e.g. --product report=data/out.csv.")
         extra[key] = path
     p = project()
-    done = promote_notebook(p, args.path, args.name, args.after, extra, env_file=args.env, overrides=args.param)
+    done = add_stage(p, args.path, args.name, args.after, extra, env_file=args.env, overrides=args.param)
     print(f"stage {done.name}: {done.target.relative_to(p.root)} (from {args.path}), after "
           f"{', '.join(done.upstream) or 'nothing'}")
     print("  parameters: " + (", ".join(f"{k} (env.yaml {v})" for k, v in done.params.items()) or "none"))
     print("  products:   " + ", ".join(f"{k}={v}" for k, v in done.products.items()))
     print(f"  it ran: see {(p.products / 'index.html').relative_to(p.root)}")
+
+
+def cmd_promote_notebook(args):
+    "The old name of `stage add` (\"promote\" moves a model's champion): the same, and it says so."
+    print("mlops-nb promote-notebook is `mlops-nb stage add` now: use that name (the old one will go).", file=sys.stderr)
+    cmd_stage_add(args)
+
+
+def _stage_add_options(parser):
+    "The arguments of `stage add` (and of its old name)."
+    parser.add_argument("path", help="the notebook (inside the project)")
+    parser.add_argument("--name", required=True, help="the stage's name")
+    parser.add_argument("--after", nargs="*", default=[], metavar="STAGE", help="stages it runs after")
+    parser.add_argument("--product", action="append", default=[], metavar="KEY=PATH",
+                        help="a file the notebook writes that the stage maker cannot see (repeatable)")
+    _params(parser)
 
 
 def cmd_reproduce(args):
@@ -457,14 +476,9 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--override", action="store_true", help="promote a version that failed its gates")
         p.set_defaults(func=func)
 
-    prom = sub.add_parser("promote-notebook", help=cmd_promote_notebook.__doc__, description=cmd_promote_notebook.__doc__)
-    prom.add_argument("path", help="the notebook (inside the project)")
-    prom.add_argument("--name", required=True, help="the stage's name")
-    prom.add_argument("--after", nargs="*", default=[], metavar="STAGE", help="stages it runs after")
-    prom.add_argument("--product", action="append", default=[], metavar="KEY=PATH",
-                      help="a file the notebook writes that promotion cannot see (repeatable)")
-    _params(prom)
-    prom.set_defaults(func=cmd_promote_notebook)
+    old = sub.add_parser("promote-notebook", help=cmd_promote_notebook.__doc__, description=cmd_promote_notebook.__doc__)
+    _stage_add_options(old)
+    old.set_defaults(func=cmd_promote_notebook)
     repro = sub.add_parser("reproduce", help=cmd_reproduce.__doc__, description=cmd_reproduce.__doc__)
     repro.add_argument("name")
     repro.add_argument("version", type=int)

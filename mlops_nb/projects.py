@@ -403,7 +403,7 @@ def new_project(dest, data, target: str, positive=None, name: str | None = None,
                 copy: bool = False, init: bool = False, notebooks=()) -> tuple:
     """Make a project folder at `dest` (with `init`, in that existing folder) that runs the reference pipeline on
     `data` with label `target`: (its path, the data contract inferred). The exploratory `notebooks` become stages, by
-    the rules of promote-notebook. It is built in a temporary folder and moved into place, so a failure leaves nothing
+    the rules of `mlops-nb stage add`. It is built in a temporary folder and moved into place, so a failure leaves nothing
     behind."""
     dest = Path(dest).expanduser().resolve()
     _refuse_existing(dest, init)
@@ -469,15 +469,15 @@ def _move_into_place(tmp: Path, dest: Path, init: bool):
 def _stage_from_notebook(root: Path, notebook):
     "The exploratory `notebook`, copied into the project at `root`, as a stage of its pipeline (not run yet)."
     from mlops_nb.config import Project
-    from mlops_nb.promote import promote_notebook
+    from mlops_nb.stage_from_notebook import add_stage
     source = Path(notebook).expanduser().resolve()
     if not source.is_file() or source.suffix != ".ipynb":
         raise ConfigError(f"--from-notebook {notebook}: no such notebook (a .ipynb file).")
     p = Project(root)
     p.notebooks.mkdir(exist_ok=True)
     shutil.copyfile(source, p.notebooks / source.name)
-    promote_notebook(p, p.notebooks / source.name, re.sub(r"\W+", "_", source.stem).strip("_").lower(),
-                     prove=False)
+    add_stage(p, p.notebooks / source.name, re.sub(r"\W+", "_", source.stem).strip("_").lower(),
+              prove=False)
 
 # %% ../nbs/10g_projects.ipynb #88269cb6
 def describe(c: Contract) -> str:

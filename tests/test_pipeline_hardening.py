@@ -1,6 +1,6 @@
 """Bad inputs and broken states around the pipeline: paths that leave the project, an export onto a file, a failed
 stage (its last good report kept, the run indexed, the stage outdated), unwritable product folders, stale ingest
-files, an oversized sample, an empty feature, promoted values YAML must keep, and two runs in one JupyterLab kernel."""
+files, an oversized sample, an empty feature, stage-parameter values YAML must keep, and two runs in one JupyterLab kernel."""
 import json
 import os
 import subprocess
@@ -197,31 +197,31 @@ def test_a_feature_missing_in_every_row_fails_validation_and_registers_nothing(p
     assert "Stage 'validate' failed" not in done.stderr, done.stderr
 
 
-# 8. promote-notebook: values YAML keeps as they are
+# 8. stage add: values YAML keeps as they are
 
-def promoted_params(project: Project, *assignments) -> dict:
-    "Promote a notebook made of `assignments` (without its proving run): the parameters env.yaml then holds."
+def stage_params(project: Project, *assignments) -> dict:
+    "Make a stage of a notebook made of `assignments` (without its proving run): the parameters env.yaml then holds."
     import nbformat
     from mlops_nb.config import Project as P, load_params
-    from mlops_nb.promote import promote_notebook
+    from mlops_nb.stage_from_notebook import add_stage
     path = project.root / "notebooks/explore.ipynb"
     path.parent.mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "import pandas as pd\n" + "\n".join(assignments) + "\npd.DataFrame({'x': [1]}).to_csv('out.csv')")]), path)
-    promote_notebook(P(project.root), path, "explore", prove=False)
+    add_stage(P(project.root), path, "explore", prove=False)
     return load_params(project.root)
 
 
-def test_promote_keeps_a_long_string_whole(fresh):
+def test_stage_add_keeps_a_long_string_whole(fresh):
     title = "a title long enough that YAML's default width of 80 would fold it over two lines, " * 2
     assert len(title) > 100
-    assert promoted_params(fresh, f"title = {title!r}")["explore_title"] == title
+    assert stage_params(fresh, f"title = {title!r}")["explore_title"] == title
 
 
-def test_promote_writes_a_string_with_newlines_as_valid_yaml(fresh):
+def test_stage_add_writes_a_string_with_newlines_as_valid_yaml(fresh):
     note = "line one: with a colon\n# not a comment\nand a third"  # YAML would write it over several lines
     quoted = "  indented, 'quoted' and \"double\"\n"  # ... and this one double-quoted, on one line
-    params = promoted_params(fresh, f"note = {note!r}", f"quoted = {quoted!r}", "sizes = (1, 2)")
+    params = stage_params(fresh, f"note = {note!r}", f"quoted = {quoted!r}", "sizes = (1, 2)")
     assert [params[f"explore_{k}"] for k in ("note", "quoted", "sizes")] == [note, quoted, [1, 2]]
     assert fresh.cli("status", "--env", "env.test.yaml").returncode == 0  # env.yaml and pipeline.yaml still read
 
