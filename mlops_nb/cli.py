@@ -185,7 +185,7 @@ def cmd_schedule(args):
 
 def cmd_export_airflow(args):
     "Write an Apache Airflow DAG file per pipeline: one task per stage, running it through mlops-nb."
-    from mlops_nb.export import export_airflow
+    from mlops_nb.airflow_dags import export_airflow
     for path in export_airflow(project(), args.out_dir, env_file=args.env):
         print(f"wrote {path}")
 
