@@ -175,11 +175,11 @@ def cmd_schedule(args):
     "Run the pipelines in the foreground whenever a trigger fires: new data, changed code, an alert, the schedule."
     from mlops_nb.pipeline import DEFAULT_PIPELINE
     from mlops_nb.triggers import scheduler
-    plans = _plans(args)
+    plans, poll = _plans(args), _given(args, "poll").get("poll", _LibraryDefault("triggers.scheduler", "poll").value())
     print("scheduling " + ", ".join(f"{name or DEFAULT_PIPELINE} ({schedule or 'on triggers only'})"
                                     for name, schedule in plans.items()) +
-          ("" if args.once else f"; checking every {args.poll:g} s (Ctrl-C stops)"), flush=True)
-    scheduler(project(), plans, args.env, args.param, poll=args.poll, max_checks=1 if args.once else None,
+          ("" if args.once else f"; checking every {poll:g} s (Ctrl-C stops)"), flush=True)
+    scheduler(project(), plans, args.env, args.param, poll=poll, max_checks=1 if args.once else None,
               log=lambda line: print(line, flush=True))
 
 
@@ -435,8 +435,8 @@ def parser() -> argparse.ArgumentParser:
                           "(default: the pipelines' own `schedule:`)")
         when.add_argument("--cron", metavar="EXPR", help="run at the minutes of a cron expression (UTC), e.g. '0 3 * * *'")
         if command == "schedule":
-            sched.add_argument("--poll", type=float, default=60, metavar="SECONDS",
-                               help="seconds between checks of the triggers (default 60)")
+            _library_option(sched, "--poll", "triggers.scheduler", "seconds between checks of the triggers", type=float,
+                            metavar="SECONDS")
             sched.add_argument("--once", action="store_true", help="check the triggers once, run if one fires, and exit")
         sched.set_defaults(func=func)
     sub.add_parser("pipelines", help=cmd_pipelines.__doc__, description=cmd_pipelines.__doc__).set_defaults(
