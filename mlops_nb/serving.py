@@ -188,7 +188,7 @@ MAX_BYTES = 5 * 1024 * 1024
 _ERROR_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 408: "REQUEST_TIMEOUT", 413: "REQUEST_LIMIT_EXCEEDED",
                 415: "BAD_REQUEST", 500: "INTERNAL_ERROR"}
 
-
+# %% ../nbs/08a_serving.ipynb #72c7d7e8
 class Metrics:
     "The server's Prometheus metrics (across worker processes when $PROMETHEUS_MULTIPROC_DIR is set)."
 
@@ -218,7 +218,7 @@ class Metrics:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
 
-
+# %% ../nbs/08a_serving.ipynb #0776bb1d
 class Reloader:
     "Holds the served model; a thread checks the source every `seconds` and swaps in a new version once it is loaded."
 
@@ -253,7 +253,7 @@ class Reloader:
     def stop(self):
         self.stopping.set()
 
-
+# %% ../nbs/08a_serving.ipynb #0277a748
 async def _read_body(request, max_bytes: int, seconds: float = READ_TIMEOUT) -> bytes:
     "The request body, or a RequestError: 413 as soon as it is longer than `max_bytes`, 408 if it takes over `seconds`."
     length = request.headers.get("content-length")
