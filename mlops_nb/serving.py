@@ -26,10 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from .config import ConfigError, Project, load_params
-from .registry import CHAMPION, alias_version
-from .registry import SCORE_PARAM
+from .registry import CHAMPION, SCORE_PARAM, alias_version
 from .scoring import load_model, scorer_of
-from .train import tracking
 from .request_parsing import CSV, FORMATS, JSON, MAX_NAMES, PARAMS, RequestError, _short
 from .request_parsing import check_columns, parse_request, to_frame
 from .server_guard import MAX_CONNECTIONS, READ_TIMEOUT, guarded_protocol
@@ -421,7 +419,7 @@ def app_from_env():
     from mlops_nb.config import project
     p = project()
     env = {k: os.environ[v] for k, v in ENV_SETTINGS.items() if v in os.environ}
-    return create_app(RegistrySource(p, env["model"], env["alias"]), p.data / "predictions",
+    return create_app(RegistrySource(p, env["model"], env["alias"]), p.predictions,
                       float(env["reload_seconds"]), int(env["max_bytes"]),
                       read_timeout=float(env.get("read_timeout", READ_TIMEOUT)))
 
@@ -477,7 +475,7 @@ def serve(project: Project, name: str | None = None,  # registered model; defaul
     options = dict(host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=30,
                    http=functools.partial(guarded_protocol, read_timeout, max_connections))
     if workers == 1:
-        uvicorn.run(create_app(source, project.data / "predictions", reload_seconds, max_bytes, served=served,
+        uvicorn.run(create_app(source, project.predictions, reload_seconds, max_bytes, served=served,
                                read_timeout=read_timeout), **options)
         return
     import shutil
