@@ -22,7 +22,7 @@ import yaml
 from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, RegistryError, load_params,
                              run_lock, yaml_flow)
 from .config import project as find_project
-from . import pipeline, registry
+from . import fingerprints, pipeline, registry
 from .monitoring import MISSING, bin_counts, drift_report, reference_profile
 from .train import tracking
 
@@ -110,7 +110,7 @@ def stage_help(project: Project) -> dict:
         given = task.get("params")  # none: the parameters the cell declares, by their own names
         env_name = {n: n for n in pipeline.declared_parameters(source)} if given is None else {
             k: m.group(1) for k, v in given.items() if isinstance(v, str) and (m := pipeline.PLACEHOLDER.match(v))}
-        for cell in pipeline.notebook_code(source, tag="parameters"):
+        for cell in fingerprints.notebook_code(source, tag="parameters"):
             for line in cell.splitlines():
                 if (m := _TYPED.match(line)) and m.group(1) in env_name and m.group(2).strip():
                     found.setdefault(env_name[m.group(1)], m.group(2).strip())
