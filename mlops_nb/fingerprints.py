@@ -16,7 +16,7 @@ from .config import Project
 
 # %% ../nbs/09c_fingerprints.ipynb #bfd87f31
 # modules that run stages but do not change what they compute
-ORCHESTRATION = {"pipeline", "pipeline_spec", "fingerprints", "schedules", "failures", "cli", "_modidx"}
+ORCHESTRATION = {"pipeline", "pipeline_spec", "fingerprints", "schedules", "failures", "shells", "cli", "_modidx"}
 
 # %% ../nbs/09c_fingerprints.ipynb #215646b1
 def _short(text: str) -> str:

@@ -20,7 +20,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -29,15 +29,17 @@ import mlops_nb
 from .config import (DEFAULT_PIPELINE, PIPELINE_FILE, ConfigError, Project, StageError, load_params,
                              run_lock)
 from .failures import INTERRUPTED, _failure, _rel, keep_good_report, recover_interrupted
-from .pipeline_spec import (TOOLKIT, TOOLKIT_SOURCE, _check_products, inside_project, pipeline_file, pipeline_files,
-                                    pipeline_schedule, pipeline_tasks, stage_source, toolkit_stages)
 from .fingerprints import ORCHESTRATION, Library, _data_digests, _parse, code_fingerprint, notebook_code
+from .pipeline_spec import (TOOLKIT, TOOLKIT_SOURCE, _check_products, inside_project, pipeline_file,
+                                    pipeline_files, pipeline_schedule, pipeline_tasks, stage_source, toolkit_stages)
 from .reports import failed_report, model_headline, render_report, sharp_figures, write_index
 from .schedules import CRON_RANGES, check_cron, next_cron, parse_every
+from .shells import _released_shells
 
-_all_ = ["TOOLKIT", "TOOLKIT_SOURCE", "inside_project", "pipeline_file", "pipeline_files", "pipeline_schedule", "pipeline_tasks",
-         "stage_source", "toolkit_stages", "ORCHESTRATION", "Library", "notebook_code", "code_fingerprint", "parse_every", "next_cron", "check_cron",
-         "CRON_RANGES", "keep_good_report", "recover_interrupted", "INTERRUPTED"]  # moved: still importable from here
+_all_ = ["TOOLKIT", "TOOLKIT_SOURCE", "inside_project", "pipeline_file", "pipeline_files", "pipeline_schedule",
+         "pipeline_tasks", "stage_source", "toolkit_stages", "ORCHESTRATION", "Library", "notebook_code",
+         "code_fingerprint", "parse_every", "next_cron", "check_cron", "CRON_RANGES", "keep_good_report",
+         "recover_interrupted", "INTERRUPTED"]  # moved to the modules above: still importable from here
 
 # %% ../nbs/10_pipeline.ipynb #a6093a93
 PLACEHOLDER = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
@@ -426,53 +428,6 @@ def _run_stage(project: Project, stages: list, name: str, force: bool, where: st
     return _build(project, [s for s in stages if s.name in keep], True, target=name)
 
 # %% ../nbs/10_pipeline.ipynb #5e1d0a07
-_SHELLS: dict = {}  # thread id -> the IPython shells ploomber-engine created in that thread during the current build
-
-
-def _track_shells():
-    "Have every PloomberShell created in a thread that is building a pipeline recorded in `_SHELLS` (installed once)."
-    from ploomber_engine.ipython import PloomberShell
-    init = PloomberShell.__init__
-    if getattr(init, "mlops_nb_tracks", False):
-        return
-
-    @wraps(init)
-    def tracked(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        if (found := _SHELLS.get(threading.get_ident())) is not None:
-            found.append(self)
-    tracked.mlops_nb_tracks = True
-    PloomberShell.__init__ = tracked
-
-
-def _release(shell):
-    "End an IPython shell ploomber-engine left behind, holding its notebook's variables."
-    import atexit
-    atexit.unregister(shell.atexit_operations)  # at exit, each would reset itself with a full GC (~0.4 s apiece)
-    thread = getattr(shell.history_manager, "save_thread", None)
-    if thread is not None:
-        atexit.unregister(thread.stop)
-        thread.stop()
-    shell.user_ns.clear()
-    shell.user_ns_hidden.clear()
-
-
-@contextmanager
-def _released_shells():
-    "End, after the block, the shells ploomber-engine created in it (one per executed notebook), and only those."
-    _track_shells()
-    thread = threading.get_ident()
-    outer, _SHELLS[thread] = _SHELLS.get(thread), []
-    try:
-        yield
-    finally:
-        created = _SHELLS.pop(thread)
-        if outer is not None:
-            _SHELLS[thread] = outer
-        for shell in created:
-            _release(shell)
-
-
 def _forget_builds_overwritten(stages: list):
     "ploomber does not see a product written after its build: such a stage loses its build record, so it runs again."
     for stage in stages:
@@ -502,7 +457,6 @@ def _build(project: Project, stages: list, force: bool, target: str | None = Non
         _OUTCOMES.pop(thread, None)
     built = report.to_pandas()
     return {r["name"]: float(r["Elapsed (s)"]) for _, r in built.iterrows() if r["Ran?"]}
-
 
 # %% ../nbs/10_pipeline.ipynb #1a58f6b8
 def summary_line(nb_path) -> str:
