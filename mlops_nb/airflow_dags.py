@@ -13,7 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from .config import ConfigError, Project, atomic_path, load_params
-from .pipeline import load_stages, pipeline_files, pipeline_schedule
+from .pipeline import load_stages
+from .pipeline_spec import pipeline_files, pipeline_schedule
 
 # %% ../nbs/10c_airflow_dags.ipynb #4ba5da73
 AIRFLOW_ID = re.compile(r"^[\w.-]+$")  # what Airflow accepts as a DAG or task id

@@ -152,7 +152,7 @@ def cmd_pipelines(args):
 
 def _plans(args) -> dict:
     "pipeline -> Schedule: --every/--cron for --pipeline (or pipeline.yaml), else each pipeline's own `schedule:`."
-    from mlops_nb.pipeline import pipeline_file, pipeline_files, pipeline_schedule
+    from mlops_nb.pipeline_spec import pipeline_file, pipeline_files, pipeline_schedule
     from mlops_nb.triggers import Schedule
     p = project()
     if args.every or args.cron:

@@ -19,7 +19,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .config import ConfigError, Project
-from .pipeline import pipeline_files, pipeline_tasks, stage_source, summary_line
+from .pipeline import summary_line
+from .pipeline_spec import pipeline_files, pipeline_tasks, stage_source
 from .reports import offline_html
 
 # %% ../nbs/10d_docs.ipynb #cd450156

@@ -23,7 +23,7 @@ import pandas as pd
 import mlops_nb
 from .config import ConfigError, DataError, Project, read_yaml, yaml_flow
 from .data import _duckdb_relation, is_sql, read_table, source_files
-from .pipeline import TOOLKIT, TOOLKIT_SOURCE, pipeline_files, pipeline_tasks, toolkit_stages
+from .pipeline_spec import TOOLKIT, TOOLKIT_SOURCE, pipeline_files, pipeline_tasks, toolkit_stages
 from .validation import _plain, infer_schema, write_schema
 
 # %% ../nbs/10g_projects.ipynb #22e441b1

@@ -59,7 +59,8 @@ REPRODUCED = "evaluate"  # the rerun stops here: what made a version, not what w
 
 def _making(project: Project, tasks: list) -> list:
     "The tasks that make a version: REPRODUCED and every stage upstream of it, in the pipeline's order."
-    from mlops_nb.pipeline import declared_upstream, stage_source
+    from mlops_nb.pipeline import declared_upstream
+    from mlops_nb.pipeline_spec import stage_source
     by_name, needed, todo = {t["name"]: t for t in tasks}, set(), [REPRODUCED]
     while todo:
         name = todo.pop()
@@ -74,7 +75,7 @@ def _workdir(project: Project, params: dict, data_path: Path, dest: Path) -> Pat
     snapshot as data. A version that failed its gates is reproduced as well as a champion: nothing after evaluate
     needs a champion."""
     from mlops_nb.config import PIPELINE_FILE
-    from mlops_nb.pipeline import TOOLKIT_SOURCE
+    from mlops_nb.pipeline_spec import TOOLKIT_SOURCE
     tasks = _making(project, read_yaml(project.root / PIPELINE_FILE).get("tasks", []))
     (dest / PIPELINE_FILE).write_text(yaml.safe_dump({"tasks": tasks}, sort_keys=False))
     files = ["env.yaml"] + [t["source"] for t in tasks

@@ -173,7 +173,7 @@ def plan_stage(project: Project, path, name: str, after: list = (), extra_produc
             problems.append(f"{where}: reads from stdin ({f.value}): a stage runs unattended; make the value a "
                             "parameter (a literal assignment) instead")
     outputs = [f for f in findings if f.kind == "output"]
-    from mlops_nb.pipeline import inside_project
+    from mlops_nb.pipeline_spec import inside_project
     problems += [f"--product {k}={v}: outside the project: a stage's products stay inside it (e.g. data/pipeline/{name}/)"
                  for k, v in (extra_products or {}).items() if not inside_project(project, v)]
     if not outputs and not extra_products:

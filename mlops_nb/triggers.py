@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import ConfigError, MlopsError, Project, atomic_path, run_lock
-from .pipeline import DEFAULT_PIPELINE, check_cron, next_cron, parse_every, run, status
+from .pipeline import DEFAULT_PIPELINE, run, status
+from .schedules import check_cron, next_cron, parse_every
 
 # %% ../nbs/10b_triggers.ipynb #f31b514e
 @dataclass(frozen=True)

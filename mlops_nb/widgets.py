@@ -22,7 +22,7 @@ import yaml
 from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, RegistryError, load_params,
                              run_lock, yaml_flow)
 from .config import project as find_project
-from . import pipeline, registry
+from . import fingerprints, pipeline, pipeline_spec, registry
 from .monitoring import MISSING, bin_counts, drift_report, reference_profile
 from .tracking import tracking
 
@@ -102,15 +102,15 @@ def env_help(path) -> dict:
 def stage_help(project: Project) -> dict:
     "Help of each env.yaml parameter from the stage notebooks' parameters cells (`name: type = None  # help`)."
     found = {}
-    tasks = [t for name in pipeline.pipeline_files(project) for t in pipeline.pipeline_tasks(project, name)]
+    tasks = [t for name in pipeline_spec.pipeline_files(project) for t in pipeline_spec.pipeline_tasks(project, name)]
     for task in tasks:  # every pipeline's stages
-        source = pipeline.stage_source(project, task["source"], f"Stage {task['name']!r}")
+        source = pipeline_spec.stage_source(project, task["source"], f"Stage {task['name']!r}")
         if not source.is_file():
             continue
         given = task.get("params")  # none: the parameters the cell declares, by their own names
         env_name = {n: n for n in pipeline.declared_parameters(source)} if given is None else {
             k: m.group(1) for k, v in given.items() if isinstance(v, str) and (m := pipeline.PLACEHOLDER.match(v))}
-        for cell in pipeline.notebook_code(source, tag="parameters"):
+        for cell in fingerprints.notebook_code(source, tag="parameters"):
             for line in cell.splitlines():
                 if (m := _TYPED.match(line)) and m.group(1) in env_name and m.group(2).strip():
                     found.setdefault(env_name[m.group(1)], m.group(2).strip())

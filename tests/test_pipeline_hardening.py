@@ -229,7 +229,7 @@ def test_stage_add_writes_a_string_with_newlines_as_valid_yaml(fresh):
 # 9. two runs in one process (a JupyterLab kernel) with a dead weakref.proxy alive in between
 
 def test_two_runs_in_one_process_with_a_dead_weakref_proxy_in_between(project, monkeypatch):
-    from mlops_nb import pipeline
+    from mlops_nb import pipeline, shells
     from mlops_nb.config import Project as P
     monkeypatch.setenv("MLOPS_NB_ROOT", str(project.root))
     monkeypatch.chdir(project.root)
@@ -242,5 +242,5 @@ def test_two_runs_in_one_process_with_a_dead_weakref_proxy_in_between(project, m
         isinstance(dead, int)
     second = pipeline.run(P(project.root), "env.test.yaml", stage="validate", force=True)
     assert first.set_index("stage").ran["validate"] and second.set_index("stage").ran["validate"]
-    assert not pipeline._SHELLS  # the shells of both runs were released, none left recorded
+    assert not shells._SHELLS  # the shells of both runs were released, none left recorded
     del dead
