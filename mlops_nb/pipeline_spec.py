@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TOOLKIT', 'TOOLKIT_SOURCE', 'pipeline_files', 'pipeline_file', 'pipeline_schedule', 'toolkit_stages', 'stage_source',
-           'pipeline_tasks', 'inside_project']
+           'pipeline_tasks', 'inside_project', 'stage_products']
 
 # %% ../nbs/09f_pipeline_spec.ipynb #43ecf530
 import os
@@ -127,3 +127,12 @@ def _check_products(project: Project):
                         f"{owner[product][1]!r} of {owner[product][0]}: give each pipeline its own product paths "
                         f"(e.g. data/pipeline/{name}/{task['name']}/).")
                 owner[product] = (path.name, task["name"])
+
+# %% ../nbs/09f_pipeline_spec.ipynb #7885c865
+def stage_products(project: Project, stage: str, pipeline: str | None = None) -> dict:
+    "key -> absolute path of each product stage `stage` of pipeline `pipeline` (None: pipeline.yaml) declares."
+    for task in pipeline_tasks(project, pipeline):
+        if task["name"] == stage:
+            products = task.get("product") if isinstance(task.get("product"), dict) else {}
+            return {key: project.path(value) for key, value in products.items()}
+    raise ConfigError(f"{pipeline_file(project, pipeline).name} has no stage {stage!r}: name one of its tasks.")

@@ -21,6 +21,8 @@ import yaml
 
 from .config import DataError, Project, RegistryError, read_yaml
 from .data import get_version
+from .pipeline_spec import stage_products
+from .records import Evaluation, TrainingRun
 from .registry import client, describe
 from .train import code_version
 
@@ -102,7 +104,7 @@ def _trial_count(project: Project, run_id: str) -> int:
 def _retrain(workdir: Path) -> subprocess.CompletedProcess:
     "Run the pipeline in `workdir` with its own MLflow store."
     env = {**os.environ, "MLOPS_NB_ROOT": str(workdir),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'data' / 'mlflow.db'}"}
+           "MLFLOW_TRACKING_URI": f"sqlite:///{Project(workdir).mlflow_db}"}
     command = [sys.executable, "-c", "import sys; from mlops_nb.cli import main; sys.exit(main())",
                "run", "--env", "env.reproduce.yaml"]
     return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
@@ -147,13 +149,12 @@ def _original(project: Project, info: dict, dest: Path) -> dict:
 
 def _reproduced(workdir: Path) -> dict:
     from mlflow import MlflowClient
-    products = workdir / "data" / "pipeline"
-    run = json.loads((products / "train" / "run.json").read_text())
-    evaluation = json.loads((products / "evaluate" / "evaluation.json").read_text())
-    params = MlflowClient(f"sqlite:///{workdir / 'data' / 'mlflow.db'}").get_run(run["run_id"]).data.params
-    return {"data_version": run["lineage"]["data_version"], "params": dict(params),
-            "metrics": evaluation["metrics"],
-            "predictions": pd.read_parquet(products / "evaluate" / "test_predictions.parquet").score.to_numpy()}
+    copy = Project(workdir)
+    run, evaluated = TrainingRun.read(stage_products(copy, "train")["run"]), stage_products(copy, "evaluate")
+    params = MlflowClient(f"sqlite:///{copy.mlflow_db}").get_run(run.run_id).data.params
+    return {"data_version": run.lineage["data_version"], "params": dict(params),
+            "metrics": Evaluation.read(evaluated["evaluation"]).metrics,
+            "predictions": pd.read_parquet(evaluated["predictions"]).score.to_numpy()}
 
 
 def reproduce(project: Project, name: str, version: int,

@@ -425,7 +425,7 @@ def drift_data(project: Project, name: str, version: int, current: pd.DataFrame 
     "(reference profile, current rows) to compare for version `version` of model `name`."
     prof = reference_profile(project, name, version)
     if current is None:
-        scores = project.products / "score/scores.parquet"
+        scores = pipeline_spec.stage_products(project, "score")["scores"]
         if not scores.exists():
             raise DataError(f"No scored batch at {scores.relative_to(project.root)}: run the pipeline (its score "
                             "stage), or pass the current rows as a DataFrame.")

@@ -43,6 +43,12 @@ class Project:
         uri = f"sqlite:///{self.root / 'data/mlflow.db'}"
         return MlflowClient(uri, registry_uri=uri)
 
+    def products(self, stage: str) -> dict:
+        "Where stage `stage` keeps its products (key -> path), as the project's pipeline.yaml declares."
+        from mlops_nb.config import Project as LibraryProject
+        from mlops_nb.pipeline_spec import stage_products
+        return stage_products(LibraryProject(self.root), stage)
+
     def champion(self, name: str = "credit-risk") -> int:
         "The version the `champion` alias of model `name` points at."
         return int(self.registry().get_model_version_by_alias(name, "champion").version)

@@ -1,12 +1,10 @@
 """Evaluation: the stated threshold rule, calibration, behavioural model tests as gates, mitigation side by side."""
-import json
-
 import pandas as pd
 
 
-
 def evaluation(project) -> dict:
-    return json.loads((project.root / "data/pipeline/evaluate/evaluation.json").read_text())
+    from mlops_nb.records import Evaluation
+    return vars(Evaluation.read(project.products("evaluate")["evaluation"]))
 
 
 def test_the_report_states_its_threshold_and_runs_every_model_test(built):

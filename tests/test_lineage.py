@@ -1,5 +1,4 @@
 """Lineage holds under real use: stage notebooks run by hand, products edited by hand, runs killed at any stage."""
-import json
 import os
 import re
 import signal
@@ -12,6 +11,8 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import CLI, STAGES, wait_for
+from mlops_nb.data import DataVersion
+from mlops_nb.records import Registration, Split, TrainingRun
 
 NAME_MODEL = "credit-risk"
 
@@ -48,13 +49,13 @@ def status(project, overrides=()) -> dict:
 
 def test_stages_run_by_hand_leave_the_pipeline_and_its_lineage_as_they_were(project):
     before, c = product_bytes(project), project.registry()
-    pipeline_run = json.loads((project.root / "data/pipeline/train/run.json").read_text())["run_id"]
+    pipeline_run = TrainingRun.read(project.products("train")["run"]).run_id
     thresholds = [m.value for m in c.get_metric_history(pipeline_run, "decision_threshold")]
     versions = len(c.search_model_versions(f"name='{NAME_MODEL}'"))
 
     out = run_by_hand(project, "50_train")
     assert "Run by hand: parameters of the pipeline's last build" in out and "data/scratch/train/" in out, out
-    hand = c.get_run(json.loads((project.root / "data/scratch/train/run.json").read_text())["run_id"])
+    hand = c.get_run(TrainingRun.read(project.root / "data/scratch/train/run.json").run_id)  # where hand runs write
     assert hand.data.tags["run_by"] == "hand" and hand.info.run_name == "train (by hand)"
     trials = c.search_runs([hand.info.experiment_id], f"tags.mlflow.parentRunId = '{hand.info.run_id}'")
     assert len(trials) == 3  # env.test.yaml's tuning_trials, as the pipeline last built it (env.yaml says 12)
@@ -73,7 +74,7 @@ def test_stages_run_by_hand_leave_the_pipeline_and_its_lineage_as_they_were(proj
 
 
 def test_a_product_written_after_its_build_makes_it_and_downstream_outdated(project):
-    run_json = project.root / "data/pipeline/train/run.json"
+    run_json = project.products("train")["run"]
     run_json.write_text(run_json.read_text())  # the same bytes, written after the build, as an edit by hand would
     found = status(project)
     assert found["train"][0] == "outdated" and re.search(
@@ -152,11 +153,11 @@ def test_kill_9_in_a_stage_then_rerun(project, stage):
         errors = [o for cell in nbformat.read(nb, as_version=4).cells for o in cell.get("outputs", [])
                   if o.output_type == "error"]
         assert not errors, (nb, errors)
-    run = json.loads((products / "train/run.json").read_text())
-    data_version = json.loads((products / "ingest/data_version.json").read_text())["id"]
-    assert run["lineage"]["data_version"] == data_version
-    assert json.loads((products / "prepare/split.json").read_text())["data_version"] == data_version
-    assert c.get_run(run["run_id"]).info.status == "FINISHED"
-    registered = json.loads((products / "register/registered.json").read_text())
-    version = c.get_model_version(NAME_MODEL, str(registered["version"]))
-    assert version.run_id == run["run_id"] and version.tags["data_version"] == data_version
+    run = TrainingRun.read(project.products("train")["run"])
+    data_version = DataVersion.read(project.products("ingest")["version"]).id
+    assert run.lineage["data_version"] == data_version
+    assert Split.read(project.products("prepare")["split"]).data_version == data_version
+    assert c.get_run(run.run_id).info.status == "FINISHED"
+    registered = Registration.read(project.products("register")["registered"])
+    version = c.get_model_version(NAME_MODEL, str(registered.version))
+    assert version.run_id == run.run_id and version.tags["data_version"] == data_version

@@ -1,9 +1,9 @@
 """The pipeline runs on another classification data set, with other columns, by configuration alone."""
-import json
-
 import numpy as np
 import pandas as pd
 import yaml
+
+from mlops_nb.records import Evaluation, Split
 
 
 
@@ -42,8 +42,8 @@ def test_another_data_set_by_configuration_only(project):
             "tenure_months": 1, "monthly_charges": 70.0, "plan": "basic", "region": "north"}}]}))
     done = project.cli("run", "--env", "env.churn.yaml")
     assert "10 of 10 stage(s) ran" in done.stdout
-    evaluation = json.loads((project.root / "data/pipeline/evaluate/evaluation.json").read_text())
-    assert [t["name"] for t in evaluation["model_tests"] if t["passed"]] == [
+    evaluation = Evaluation.read(project.products("evaluate")["evaluation"])
+    assert [t["name"] for t in evaluation.model_tests if t["passed"]] == [
         "region does not decide churn", "a longer tenure does not raise churn", "a new basic customer churns"]
     listed = project.cli("models", "list", "churn").stdout
     assert "churn " in listed and "champion" in listed
@@ -54,5 +54,5 @@ def test_another_data_set_by_configuration_only(project):
     assert set(groups.group) == {"north", "south", "east", "west"}
     scores = pd.read_parquet(project.root / "data/pipeline/score/scores.parquet")
     assert set(scores.positive_class) == {"yes"} and "churned" not in scores
-    split = json.loads((project.root / "data/pipeline/prepare/split.json").read_text())
-    assert split["entity"] == "customer_id" and not split["keys_derived"]
+    split = Split.read(project.products("prepare")["split"])
+    assert split.entity == "customer_id" and not split.keys_derived

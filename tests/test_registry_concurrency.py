@@ -6,10 +6,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 
 import pytest
 
 from conftest import CLI, free_port, wait_for
+from mlops_nb.records import Evaluation, Registration, TrainingRun
 
 NAME = "credit-risk"
 
@@ -226,11 +228,11 @@ def assert_registered_once(c, version: int):
 def test_a_rerun_finishes_an_interrupted_registration(project):
     c = project.registry()
     interrupt_registration(c, 1)  # as if killed just after the version was created
-    (project.root / "data/pipeline/register/registered.json").unlink()  # so the register stage reruns
+    project.products("register")["registered"].unlink()  # so the register stage reruns
     assert "register" in project.run()
     assert_registered_once(c, 1)
-    registered = json.loads((project.root / "data/pipeline/register/registered.json").read_text())
-    assert registered["version"] == 1 and registered["resumed"] is True
+    registered = Registration.read(project.products("register")["registered"])
+    assert registered.version == 1 and registered.resumed is True
 
 
 def test_register_finishes_a_move_logged_before_the_kill(project, embedded):
@@ -239,11 +241,12 @@ def test_register_finishes_a_move_logged_before_the_kill(project, embedded):
     from mlops_nb.registry import register
     c = project.registry()
     interrupt_registration(c, 1, keep_log=True)
-    run = json.loads((project.root / "data/pipeline/train/run.json").read_text())
-    evaluation = json.loads((project.root / "data/pipeline/evaluate/evaluation.json").read_text())
-    decision = evaluation["threshold"]
-    lineage = {**run["lineage"], "decision_threshold": decision["threshold"], "decision_rule": decision["statement"]}
-    done = register(lib(project), NAME, run, Verdict(**evaluation["verdict"]), lineage)
+    run = TrainingRun.read(project.products("train")["run"])
+    evaluation = Evaluation.read(project.products("evaluate")["evaluation"])
+    decision = evaluation.threshold
+    lineage = {**run.lineage, "decision_threshold": decision["threshold"], "decision_rule": decision["statement"]}
+    run = asdict(run)
+    done = register(lib(project), NAME, run, Verdict(**evaluation.verdict), lineage)
     assert (done["version"], done["resumed"]) == (1, True)
     assert_registered_once(c, 1)
     failed = register(lib(project), NAME, run, Verdict(False, ["another evaluation"]), lineage)

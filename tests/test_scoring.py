@@ -1,12 +1,11 @@
 """Batch scoring through the real CLI: CSV and Parquet in and out, chunks, the model version, rejects, whole-file errors."""
-import json
-
 import pandas as pd
 import pyarrow.parquet as pq
 
 
 def champion(project) -> int:
-    return json.loads((project.root / "data/pipeline/register/registered.json").read_text())["version"]
+    from mlops_nb.records import Registration
+    return Registration.read(project.products("register")["registered"]).version
 
 
 def batch(project) -> pd.DataFrame:

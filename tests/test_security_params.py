@@ -262,7 +262,7 @@ def test_every_default_and_the_test_env_pass_and_the_old_errors_stay(tmp_path):
 # Through the CLI, on the built test project: refused before any stage runs, nothing trained, nothing written.
 
 def _trained(project) -> tuple:
-    run = project.root / "data/pipeline/train/run.json"
+    run = project.products("train")["run"]
     return len(project.registry().search_model_versions("name='credit-risk'")), run.stat().st_mtime_ns
 
 

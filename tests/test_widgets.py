@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
@@ -32,10 +33,12 @@ def _register_failed_version(root: Path) -> int:
     "A second version of the built model that failed its gates (alias challenger): something to promote and roll back."
     from mlops_nb.config import Project
     from mlops_nb.evaluate import Verdict
+    from mlops_nb.pipeline_spec import stage_products
+    from mlops_nb.records import TrainingRun
     from mlops_nb.registry import register
-    run = json.loads((root / "data/pipeline/train/run.json").read_text())
-    return register(Project(root), "credit-risk", run, Verdict(False, ["roc_auc 0.6000 < 0.9 (test)"]),
-                    run["lineage"])["version"]
+    run = TrainingRun.read(stage_products(Project(root), "train")["run"])
+    return register(Project(root), "credit-risk", asdict(run), Verdict(False, ["roc_auc 0.6000 < 0.9 (test)"]),
+                    run.lineage)["version"]
 
 
 def _champion(root: Path) -> int:
