@@ -97,6 +97,10 @@ class Library:
         for name, node in named.items():
             digest = _short(ast.dump(_strip_docstring(node)))
             self.defs[(module, name)] = (digest, _references(node, imports, set(named), module))
+        top = ast.Module(body=[n for n in tree.body if isinstance(n, ast.ImportFrom)], type_ignores=[])
+        for name, target in _imports(top, module).items():  # a name kept where it used to be: it is what it imports
+            if target[0] == "def" and name not in named:
+                self.defs[(module, name)] = (_short(".".join(target[1:])), {target[1:]})
 
     def closure(self, refs) -> dict:
         "Digest of each library definition reachable from `refs`, keyed 'module.name'."
