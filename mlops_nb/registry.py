@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['CHALLENGER', 'CHAMPION', 'COMPLETE', 'LEASE_SECONDS', 'SCORER_CODE', 'SCORE_PARAM', 'KEY_METRICS', 'client',
-           'model_version', 'alias_version', 'alias_model_version', 'audit_entries', 'audit_log', 'alias_lock',
-           'move_alias', 'finish_move', 'registration_tags', 'registered_version', 'report_folder', 'version_reports',
-           'register', 'Scorer', 'register_scorer', 'promote', 'approve', 'champion_history', 'rollback',
-           'model_versions', 'describe', 'model_card', 'card_html']
+           'registered_model', 'model_version', 'alias_version', 'alias_model_version', 'audit_entries', 'audit_log',
+           'alias_lock', 'move_alias', 'finish_move', 'registration_tags', 'registered_version', 'report_folder',
+           'version_reports', 'register', 'Scorer', 'register_scorer', 'promote', 'approve', 'champion_history',
+           'rollback', 'model_versions', 'describe', 'model_card', 'card_html']
 
 # %% ../nbs/07_registry.ipynb #6c1d3758
 import hashlib
@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +40,8 @@ def client(project: Project):
     return tracking(project).MlflowClient()
 
 # %% ../nbs/07_registry.ipynb #bdef2f2f
-def _registered(project: Project, name: str):
+def registered_model(project: Project, name: str):
+    "The registry's record of model `name` (its aliases and tags), or a RegistryError saying what to do."
     try:
         return client(project).get_registered_model(name)
     except Exception as e:
@@ -50,27 +52,35 @@ def _registered(project: Project, name: str):
                             f"{str(e).splitlines()[0]}. Check MLFLOW_TRACKING_URI and that the server is up.") from None
 
 # %% ../nbs/07_registry.ipynb #5960a3a4
-def model_version(project: Project, name: str, version) -> object:
-    "The registry's record of `version` of `name` (tags, run id), or a RegistryError naming what exists."
-    _registered(project, name)
+def model_version(project: Project, name: str, version: int | None = None, alias: str = CHAMPION):
+    "The MLflow ModelVersion of `version` of `name` (tags, run id, number), else of the one `alias` points at."
+    if version is None:
+        try:
+            return client(project).get_model_version_by_alias(name, alias)
+        except Exception:
+            raise RegistryError(f"Model {name!r} has no version with alias {alias!r}: run the pipeline until a "
+                                "version passes its gates, or choose another alias.") from None
+    registered_model(project, name)
     try:
         return client(project).get_model_version(name, str(int(version)))
     except Exception:
         raise RegistryError(f"Model {name!r} has no version {version}: see `mlops-nb models list {name}`.") from None
 
 # %% ../nbs/07_registry.ipynb #2a16f314
-def alias_version(project: Project, name: str, alias: str = CHAMPION) -> int:
-    "The version number that `alias` points at, or a RegistryError saying how to get one."
-    return int(alias_model_version(project, name, alias).version)
+def _deprecated(old: str, new: str):
+    warnings.warn(f"registry.{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
 
-# %% ../nbs/07_registry.ipynb #765f2842
-def alias_model_version(project: Project, name: str, alias: str = CHAMPION) -> object:
-    "The registry's record of the version `alias` points at (tags, run id), or a RegistryError saying how to get one."
-    try:
-        return client(project).get_model_version_by_alias(name, alias)
-    except Exception:
-        raise RegistryError(f"Model {name!r} has no version with alias {alias!r}: run the pipeline until a version "
-                            "passes its gates, or choose another alias.") from None
+
+def alias_version(project: Project, name: str, alias: str = CHAMPION) -> int:
+    "Deprecated: `int(model_version(project, name, alias=alias).version)`."
+    _deprecated("alias_version", "int(model_version(project, name, alias=alias).version)")
+    return int(model_version(project, name, alias=alias).version)
+
+
+def alias_model_version(project: Project, name: str, alias: str = CHAMPION):
+    "Deprecated: `model_version(project, name, alias=alias)`."
+    _deprecated("alias_model_version", "model_version(project, name, alias=alias)")
+    return model_version(project, name, alias=alias)
 
 # %% ../nbs/07_registry.ipynb #6b3650e7
 def _audit_order(key: str) -> tuple:
@@ -105,7 +115,7 @@ def audit_entries(tags: dict) -> list:
 # %% ../nbs/07_registry.ipynb #fd856fdc
 def audit_log(project: Project, name: str) -> pd.DataFrame:
     "Every alias move of model `name`, oldest first."
-    rows = audit_entries(_registered(project, name).tags)
+    rows = audit_entries(registered_model(project, name).tags)
     return pd.DataFrame(rows, columns=["time", "who", "alias", "from", "to", "reason"])
 
 # %% ../nbs/07_registry.ipynb #312f4230
@@ -150,7 +160,7 @@ def _ticket_number(value: str):
 def _tag_lock(project: Project, name: str, timeout: float = 120.0):
     "Mutual exclusion of the writers of `name` that share only the registry: the bakery algorithm on tags `lock.<id>`."
     c, me, seen = client(project), f"lock.{secrets.token_hex(8)}", {}
-    _registered(project, name)  # a clear error for a model that does not exist
+    registered_model(project, name)  # a clear error for a model that does not exist
 
     def ticket(n):
         c.set_registered_model_tag(name, me, json.dumps({"n": n, "renewed": secrets.token_hex(4)}))
@@ -202,7 +212,7 @@ def _append(c, name: str, tags: dict, entry: dict):
 
 def _current(project: Project, name: str, alias: str) -> tuple:
     "(the version `alias` points at now, the model's tags), a move made outside mlops-nb since the last one logged first."
-    model = _registered(project, name)
+    model = registered_model(project, name)
     tags, now = dict(model.tags), (model.aliases or {}).get(alias)
     now = int(now) if now is not None else None
     logged = [e for e in audit_entries(tags) if e["alias"] == alias]
@@ -245,7 +255,7 @@ def move_alias(project: Project, name: str, alias: str, version: int, who: str, 
 def finish_move(project: Project, name: str, alias: str, version: int, who: str, reason: str):
     "`move_alias`, unless the audit log has this move already (a registration interrupted, being finished)."
     with alias_lock(project, name):
-        model = _registered(project, name)
+        model = registered_model(project, name)
         logged = [e for e in audit_entries(model.tags) if e["alias"] == alias]
         done = [e for e in logged if (e["to"], e["who"], e["reason"]) == (int(version), who, reason)]
         if not done:
@@ -305,7 +315,7 @@ def register(project: Project, name: str, run: dict, verdict: Verdict, lineage: 
         if promoted:
             finish_move(project, name, CHAMPION, version, "pipeline", "gates passed")
         c.set_model_version_tag(name, str(version), COMPLETE, "complete")  # last: the registration is whole
-    champion = str((_registered(project, name).aliases or {}).get(CHAMPION)) == str(version)  # now, if resumed
+    champion = str((registered_model(project, name).aliases or {}).get(CHAMPION)) == str(version)  # now, if resumed
     return {"name": name, "version": version, "champion": champion,
             "awaiting_approval": verdict.passed and require_approval, "resumed": resumed}
 
@@ -442,7 +452,7 @@ def model_versions(project: Project, name: str | None = None) -> pd.DataFrame:
     names = [name] if name else [m.name for m in c.search_registered_models()]
     rows = []
     for n in names:
-        model = _registered(project, n)
+        model = registered_model(project, n)
         aliases = {}
         for alias, version in (model.aliases or {}).items():
             aliases.setdefault(str(version), []).append(alias)
@@ -464,7 +474,7 @@ def describe(project: Project, name: str, version: int) -> dict:
     mv = model_version(project, name, version)
     c = client(project)
     run = c.get_run(mv.run_id)
-    aliases = [a for a, v in (_registered(project, name).aliases or {}).items() if int(v) == int(version)]
+    aliases = [a for a, v in (registered_model(project, name).aliases or {}).items() if int(v) == int(version)]
     reports = version_reports(c, mv.run_id, int(version))
     return {"name": name, "version": int(version), "aliases": aliases, "created": mv.creation_timestamp,
             "tags": dict(mv.tags), "gate_reasons": json.loads(mv.tags.get("gate_reasons", "[]")),

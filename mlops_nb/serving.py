@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, DataError, Project, load_params
-from .registry import CHAMPION, alias_version
+from .registry import CHAMPION, model_version
 from .registry import SCORE_PARAM
 from .scoring import EXPECTED, NUMBER, STRING, check_inputs, load_model, scorer_of, show_value
 from .train import tracking
@@ -369,7 +369,7 @@ class RegistrySource:
 
     def version(self) -> int:
         "The version the alias points at now."
-        return alias_version(self.project, self.name, self.alias)
+        return int(model_version(self.project, self.name, alias=self.alias).version)
 
     def load(self) -> Served:
         "The version the alias points at, loaded, with its input columns."
