@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import (ConfigError, DataError, Project, RegistryError, atomic_path, load_params,
                              remove_stale_temporaries)
-from .registry import CHAMPION, SCORE_PARAM, Scorer, _registered, alias_model_version, client, model_version
+from .registry import CHAMPION, SCORE_PARAM, Scorer, client, model_version, registered_model
 from .tracking import tracking
 
 # %% ../nbs/08_scoring.ipynb #bdf3d20b
@@ -42,7 +42,7 @@ def _explain(project: Project, name: str, alias: str | None):
         raise RegistryError(f"Model {name!r} has {what}: no model of that name is registered (the registry has "
                             f"{', '.join(names) or 'none yet: run the pipeline, mlops-nb run'}). Give one of them "
                             "(--model NAME).")
-    aliases = _registered(project, name).aliases or {}  # a registry that cannot be reached says so here
+    aliases = registered_model(project, name).aliases or {}  # a registry that cannot be reached says so here
     if alias is not None and alias not in aliases:
         have = ", ".join(f"{a} (v{v})" for a, v in sorted(aliases.items())) or "none yet"
         raise RegistryError(f"Model {name!r} has no version with alias {alias!r}: its aliases are {have}. Give one of "
@@ -52,7 +52,7 @@ def _explain(project: Project, name: str, alias: str | None):
 def find_version(project: Project, name: str, alias: str = CHAMPION, version: int | None = None):
     "The registry's record of the version `alias` of `name` points at (or `version`); errors name what exists instead."
     try:
-        return alias_model_version(project, name, alias) if version is None else model_version(project, name, version)
+        return model_version(project, name, version, alias)
     except RegistryError:
         _explain(project, name, alias if version is None else None)
         raise

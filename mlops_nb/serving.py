@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import ConfigError, Project, load_params
-from .registry import CHAMPION, SCORE_PARAM, alias_version
+from .registry import CHAMPION, SCORE_PARAM, model_version
 from .scoring import load_model, scorer_of
 from .request_parsing import CSV, FORMATS, JSON, MAX_NAMES, PARAMS, RequestError, _short
 from .request_parsing import check_columns, parse_request, to_frame
@@ -173,7 +173,7 @@ class RegistrySource:
 
     def version(self) -> int:
         "The version the alias points at now."
-        return alias_version(self.project, self.name, self.alias)
+        return int(model_version(self.project, self.name, alias=self.alias).version)
 
     def load(self) -> Served:
         "The version the alias points at, loaded, with its input columns."

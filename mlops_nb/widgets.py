@@ -496,6 +496,6 @@ def drift_view(name: str | None = None,  # registered model; default: env.yaml's
     "Reference against current distribution per feature for a model version, with the drift statistics of each."
     def build(p, params):
         n = name or params.get("model_name", "")
-        v = version if version is not None else registry.alias_version(p, n)
+        v = version if version is not None else int(registry.model_version(p, n).version)
         return DriftView(p, n, int(v), current, params.get("drift_threshold", 0.1), params.get("drift_p_value", 0.01))
     return _view(build, project)

@@ -43,8 +43,8 @@ def _register_failed_version(root: Path) -> int:
 
 def _champion(root: Path) -> int:
     from mlops_nb.config import Project
-    from mlops_nb.registry import alias_version
-    return alias_version(Project(root), "credit-risk")
+    from mlops_nb.registry import model_version
+    return int(model_version(Project(root), "credit-risk").version)
 
 
 @pytest.fixture
