@@ -28,7 +28,7 @@ from mlflow.pyfunc import PythonModel
 from . import config
 from .config import Project, RegistryError, run_lock
 from .evaluate import Verdict
-from .train import tracking
+from .tracking import tracking
 
 # %% ../nbs/07_registry.ipynb #c97874fe
 CHALLENGER, CHAMPION = "challenger", "champion"
@@ -188,15 +188,15 @@ def _tag_lock(project: Project, name: str, timeout: float = 120.0):
 # %% ../nbs/07_registry.ipynb #f4d53487
 def alias_lock(project: Project, name: str):
     "The lock on `name`'s aliases and audit log: a file lock on the embedded store, a lock in the registry on a server."
-    embedded = project.tracking_uri == f"sqlite:///{project.data / 'mlflow.db'}"  # only this project writes there
-    return _file_lock(project.data / ".registry.lock") if embedded else _tag_lock(project, name)
+    embedded = project.tracking_uri == f"sqlite:///{project.mlflow_db}"  # only this project writes there
+    return _file_lock(project.registry_lock) if embedded else _tag_lock(project, name)
 
 # %% ../nbs/07_registry.ipynb #6f6316a4
 @contextmanager
 def _between_runs(project: Project):
     "Hold the project's run lock (waiting for a run in progress), unless this process holds it already."
     with _thread_locks.setdefault(project.root, threading.Lock()):  # run_lock is per process, not per thread
-        if project.data / ".run.lock" in config._held:  # a run of this process (e.g. the run form's thread)
+        if project.run_lock in config._held:  # a run of this process (e.g. the run form's thread)
             yield
         else:
             with run_lock(project):
