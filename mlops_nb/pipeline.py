@@ -97,6 +97,7 @@ class Library:
 
     def __init__(self, package_dir=None):
         self.defs = {}  # (module, name) -> (digest, references)
+        self.imported = {}  # (module, name) -> (module, name): a name a module imports from another
         package_dir = Path(package_dir or Path(mlops_nb.__file__).parent)
         for path in sorted(package_dir.glob("*.py")):
             if path.stem not in ORCHESTRATION and not path.stem.startswith("__"):
@@ -111,20 +112,30 @@ class Library:
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 named.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+            elif isinstance(node, ast.ImportFrom) and node.level and node.module:  # `from .drift import psi`
+                self.imported.update({(module, a.asname or a.name): (node.module, a.name) for a in node.names})
         for name, node in named.items():
             digest = _short(ast.dump(_strip_docstring(node)))
             self.defs[(module, name)] = (digest, _references(node, imports, set(named), module))
 
+    def _defined(self, key) -> tuple:
+        "Where `key` is defined: for a name its module imports (`monitoring.psi`), the module it comes from (`drift.psi`)."
+        passed = set()
+        while key not in self.defs and key in self.imported and key not in passed:
+            passed.add(key)
+            key = self.imported[key]
+        return key
+
     def closure(self, refs) -> dict:
-        "Digest of each library definition reachable from `refs`, keyed 'module.name'."
-        seen, todo = {}, [r for r in refs if r in self.defs]
+        "Digest of each library definition reachable from `refs`, keyed 'module.name' where it is defined."
+        seen, todo = {}, [self._defined(r) for r in refs]
         while todo:
             key = todo.pop()
-            if key in seen:
+            if key in seen or key not in self.defs:
                 continue
             digest, more = self.defs[key]
             seen[key] = digest
-            todo += [r for r in more if r in self.defs and r not in seen]
+            todo += [self._defined(r) for r in more]
         return {f"{m}.{n}": d for (m, n), d in sorted(seen.items())}
 
 # %% ../nbs/10_pipeline.ipynb #d37b93c7
