@@ -152,7 +152,7 @@ def monitor(project: Project, name: str | None = None, alias: str = CHAMPION,
     version = int(find_version(project, name, alias).version)
     prof = reference_profile(project, name, version)
     if lacking := [k for k in THRESHOLDS if k not in params]:
-        old = " (it replaces drift_psi_threshold: drift is now an effect size, see the monitoring notebook)" \
+        old = " (it replaces drift_psi_threshold: drift is now an effect size, see the drift notebook)" \
             if "drift_threshold" in lacking else ""
         raise ConfigError(f"The monitoring parameters lack {lacking}{old}: add them to env.yaml, e.g. "
                           "drift_threshold: 0.1, drift_p_value: 0.01.")
