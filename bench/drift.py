@@ -1,4 +1,4 @@
-"""Benchmark: how often the drift rule (mlops_nb.monitoring.drift_report: effect size over `drift_threshold` and a
+"""Benchmark: how often the drift rule (mlops_nb.drift.drift_report: effect size over `drift_threshold` and a
 Holm-adjusted test under `drift_p_value`) finds a shift, and how often it cries wolf, at 1k to 1M rows; and the
 1,000,000 rows x 20 features check against the reference profile stored with a model, beside Evidently 0.7's
 DataDriftPreset (run by another Python, in its own venv: it needs pandas < 3) and the naive way that keeps the
@@ -79,7 +79,7 @@ def kinds(df: pd.DataFrame) -> tuple:
 
 
 def flagged_ours(ref: pd.DataFrame, cur: pd.DataFrame, prof: dict | None = None) -> set:
-    from mlops_nb.monitoring import drift_report, profile
+    from mlops_nb.drift import drift_report, profile
     prof = prof or profile(ref, *kinds(ref))
     report = drift_report(prof, cur)
     return set(report[report.drifted].feature)
@@ -113,7 +113,7 @@ def grid(sizes: dict, who: str) -> dict:
             ref = grid_frame(rows, seed, "ref")
             prof = None
             if who == "ours":
-                from mlops_nb.monitoring import profile
+                from mlops_nb.drift import profile
                 prof = profile(ref, *kinds(ref))
             hits = check(ref, grid_frame(rows, seed, "moved"), *([prof] if prof else []))
             for f in hits:
@@ -171,7 +171,7 @@ def peak_mb() -> float:
 
 def case_profile(scenario: str, rows: int, out: Path) -> dict:
     "The train stage's part: the reference profile of the training rows, as JSON."
-    from mlops_nb.monitoring import profile
+    from mlops_nb.drift import profile
     ref = FRAMES[scenario](rows, 1, False)
     start = time.perf_counter()
     prof = profile(ref, *split(ref))
@@ -182,7 +182,7 @@ def case_profile(scenario: str, rows: int, out: Path) -> dict:
 
 def case_ours(scenario: str, rows: int, profile_path: Path) -> dict:
     "The drift check against the stored profile: no training rows."
-    from mlops_nb.monitoring import drift_report
+    from mlops_nb.drift import drift_report
     cur = FRAMES[scenario](rows, 2, True)
     prof = json.loads(profile_path.read_text())
     data_mb = peak_mb()
@@ -196,7 +196,7 @@ def case_ours(scenario: str, rows: int, profile_path: Path) -> dict:
 def case_naive(scenario: str, rows: int, profile_path: Path) -> dict:
     "The usual way: the training rows kept in memory, the same statistics computed exactly (scipy) per feature."
     from scipy import stats
-    from mlops_nb.monitoring import cohen_w, holm
+    from mlops_nb.drift import cohen_w, holm
     ref, cur = FRAMES[scenario](rows, 1, False), FRAMES[scenario](rows, 2, True)
     data_mb = peak_mb()
     start = time.perf_counter()

@@ -14,7 +14,7 @@ from mlops_nb.data import ingest
 from mlops_nb.evaluate import classification_metrics, evaluation_plots, fairness_report, gate
 from mlops_nb.feature_store import materialize, point_in_time, with_keys
 from mlops_nb.features import derived_plot, feature_columns, feature_summary
-from mlops_nb.monitoring import drift_plot, drift_report, profile
+from mlops_nb.drift import drift_plot, drift_report, profile
 from mlops_nb.prepare import clean, split
 from mlops_nb.registry import card_html, describe, model_card, register
 from mlops_nb.scoring import load_model, score, score_plot

@@ -347,7 +347,8 @@ def cmd_score(args):
 def cmd_feedback(args):
     "Join ground-truth labels (CSV of request_id, row, label) to the logged predictions; stored append-only."
     from mlops_nb.config import load_params
-    from mlops_nb.monitoring import PERFORMANCE_DIGITS, feedback, live_performance, read_feedback
+    from mlops_nb.monitoring import PERFORMANCE_DIGITS, live_performance
+    from mlops_nb.prediction_log import feedback, read_feedback
     p = project()
     joined = feedback(p, args.labels)
     print(f"{len(joined)} label(s) joined to their predictions and stored under {p.feedback.relative_to(p.root)}")
@@ -357,7 +358,8 @@ def cmd_feedback(args):
 def cmd_monitor(args):
     "Check the prediction log (or a batch) for drift, data quality and live performance; report, log the alerts."
     from pathlib import Path
-    from mlops_nb.monitoring import alert_log, monitor, report_path
+    from mlops_nb.alerts import alert_log
+    from mlops_nb.monitoring import monitor, report_path
     p = project()
     r = monitor(p, args.model, source=args.batch and Path(args.batch).absolute(), since=args.since,
                 report=report_path(p), **_given(args, "alias"))

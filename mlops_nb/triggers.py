@@ -72,7 +72,7 @@ def _write_state(project: Project, state: dict):
 
 def alert_count(project: Project) -> int:
     "The number of alerts in the project's alert log."
-    from mlops_nb.monitoring import read_alerts
+    from mlops_nb.alerts import read_alerts
     return len(read_alerts(project))
 
 

@@ -23,7 +23,7 @@ from .config import (ENV_FILE, ConfigError, DataError, MlopsError, Project, Regi
                              run_lock, yaml_flow)
 from .config import project as find_project
 from . import fingerprints, pipeline, pipeline_spec, registry
-from .monitoring import MISSING, bin_counts, drift_report, reference_profile
+from .drift import MISSING, bin_counts, drift_report, reference_profile
 from .tracking import tracking
 
 # %% ../nbs/10f_widgets.ipynb #d402ca61

@@ -218,7 +218,7 @@ def test_webhook_follows_no_redirect():
     "An alert webhook that answers 302 to ftp:// is reported, not followed; a file:// URL is never opened."
     import http.server
     import threading
-    from mlops_nb.monitoring import post_alerts
+    from mlops_nb.alerts import post_alerts
 
     class Hook(http.server.BaseHTTPRequestHandler):
         def do_POST(self):

@@ -20,7 +20,7 @@ def spec(project) -> dict:
 def simulate_log(project, shift: bool = True) -> pd.DataFrame:
     "Two days of traffic: the scored test rows, the second day's Income tripled and Home 'boat' in 10 rows."
     from mlops_nb.config import Project
-    from mlops_nb.monitoring import write_prediction_log
+    from mlops_nb.prediction_log import write_prediction_log
     s = spec(project)
     rows = pd.read_parquet(project.root / "data/pipeline/score/scores.parquet")
     rows = rows.assign(request_id=[f"req-{i}" for i in range(len(rows))], row=0, latency_ms=2.5,
@@ -70,7 +70,7 @@ def test_the_reference_profile_travels_with_the_registered_version(built, monkey
     mv = client.get_model_version_by_alias("credit-risk", "champion")
     assert "reference/profile.json" in {a.path for a in client.list_artifacts(mv.run_id, "reference")}
     from mlops_nb.config import Project
-    from mlops_nb.monitoring import reference_profile
+    from mlops_nb.drift import reference_profile
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the built project's own store
     prof = reference_profile(Project(built.root), "credit-risk", int(mv.version))
     s = spec(built)
@@ -186,7 +186,8 @@ def generated(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 def test_a_shift_of_0_3_sd_at_10k_rows_is_flagged_and_unshifted_data_is_not():
-    from mlops_nb.monitoring import decide_alerts, drift_report, numeric_drift, profile
+    from mlops_nb.alerts import decide_alerts
+    from mlops_nb.drift import drift_report, numeric_drift, profile
     reference = generated(10_000, 0)
     prof = profile(reference, [f"n{i}" for i in range(8)], ["c0", "c1"], scores=1 / (1 + np.exp(-reference.n0)))
     shifted = drift_report(prof, generated(10_000, 1, shift=0.3))

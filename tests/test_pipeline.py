@@ -77,9 +77,9 @@ def test_a_parameter_read_by_an_early_stage_reruns_it_and_downstream(project):
 
 
 def test_a_library_function_reruns_the_stages_that_call_it(project):
-    project.edit("mlops_nb/monitoring.py", "e, a = np.clip(expected, EPS, None), np.clip(actual, EPS, None)",
+    project.edit("mlops_nb/drift.py", "e, a = np.clip(expected, EPS, None), np.clip(actual, EPS, None)",
                  "e, a = np.clip(expected, EPS / 2, None), np.clip(actual, EPS / 2, None)")
-    assert "library code changed: monitoring.psi" in project.cli("status", "--env", "env.test.yaml").stdout
+    assert "library code changed: drift.psi" in project.cli("status", "--env", "env.test.yaml").stdout
     assert project.run() == {"monitor"}
     project.edit("mlops_nb/evaluate.py", "ok = value is not None and ok_if(value, limit)",
                  "ok = (value is not None) and ok_if(value, limit)")  # same code: the AST does not change

@@ -131,7 +131,8 @@ def test_a_folder_as_input_is_refused(files):
     (files.root / "batches").mkdir()
     with pytest.raises(DataError, match="is a folder: give one CSV or Parquet file"):
         files.score("batches", "out.csv")
-    from mlops_nb.monitoring import feedback, monitor
+    from mlops_nb.monitoring import monitor
+    from mlops_nb.prediction_log import feedback
     with pytest.raises(DataError, match="batches is a folder: give the CSV of request_id"):
         feedback(Project(files.root), files.root / "batches", "Status", ["good", "bad"])
     with pytest.raises(DataError, match="batches is a folder: give a CSV or Parquet file of model inputs"):
@@ -224,7 +225,7 @@ def test_cli_defaults_are_the_library_functions(built):
     (b"request_id,Status\nreq-0,1\n", "label(s) outside ['good', 'bad']"),  # not among the model's labels
 ])
 def test_bad_feedback_files_store_nothing(tmp_path, content, message):
-    from mlops_nb.monitoring import feedback
+    from mlops_nb.prediction_log import feedback
     (tmp_path / "labels.csv").write_bytes(content)
     with pytest.raises(DataError, match=re.escape(message)):
         feedback(Project(tmp_path), tmp_path / "labels.csv", "Status", ["good", "bad"])  # the project's target, labels
@@ -246,7 +247,7 @@ def test_feedback_and_since_through_the_cli(project):
 def write_log(project, name: str, rows: int, version: int = 1, day: str = "2026-03-01"):
     "`rows` logged predictions of model `name` (the scored test rows), as the server logs them."
     import json
-    from mlops_nb.monitoring import write_prediction_log
+    from mlops_nb.prediction_log import write_prediction_log
     spec = json.loads((project.root / "data/pipeline/features/feature_spec.json").read_text())
     scored = pd.read_parquet(project.root / "data/pipeline/score/scores.parquet").head(rows)
     scored = scored.assign(request_id=[f"{name}-{i}" for i in range(len(scored))], row=0, latency_ms=1.0,
@@ -294,7 +295,8 @@ def test_an_unwritable_monitoring_folder_records_nothing(project):
 
 
 def test_a_report_that_cannot_be_written_logs_no_alert(project):
-    from mlops_nb.monitoring import alert_log, monitor
+    from mlops_nb.alerts import alert_log
+    from mlops_nb.monitoring import monitor
     drifted_batch(project)
     p = Project(project.root)
     logged = len(alert_log(p).read_text().splitlines()) if alert_log(p).exists() else 0

@@ -95,7 +95,7 @@ def test_same_predictions_as_mlflow_models_serve(project):
 
     sys.path.insert(0, str(project.root))
     from mlops_nb.config import Project
-    from mlops_nb.monitoring import read_prediction_log
+    from mlops_nb.prediction_log import read_prediction_log
     log = read_prediction_log(Project(project.root))
     assert len(log) == 6 * len(df) and {f"req-{n}" for n in bodies(df)} < set(log.request_id)
     assert (log.model_name == MODEL).all() and (log.model_version == 1).all() and (log.latency_ms > 0).all()
