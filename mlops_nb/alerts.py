@@ -55,7 +55,7 @@ def decide_alerts(features: pd.DataFrame, prediction: dict | None, overall_roc_a
 # %% ../nbs/08f_alerts.ipynb #02373532
 def alert_log(project: Project) -> Path:
     "The project's alert log: data/monitoring/alerts.jsonl (the retraining trigger reads it too)."
-    return project.data / "monitoring" / "alerts.jsonl"
+    return project.alerts
 
 # %% ../nbs/08f_alerts.ipynb #938da542
 def append_alerts(project: Project, alerts: list) -> Path:

@@ -37,7 +37,7 @@ def since_time(since) -> pd.Timestamp | None:
 def prediction_log_files(project: Project, since=None) -> list:
     "The prediction log files, oldest day first (from the day of `since` on, when given)."
     day = None if since is None else since_time(since).date().isoformat()
-    return [f for f in sorted((project.data / "predictions").glob("*/*.jsonl")) if day is None or f.parent.name >= day]
+    return [f for f in sorted(project.predictions.glob("*/*.jsonl")) if day is None or f.parent.name >= day]
 
 # %% ../nbs/08e_prediction_log.ipynb #a3717b5b
 def _log_records(path: Path, name: str | None = None) -> list:
@@ -78,7 +78,7 @@ def read_prediction_log(project: Project, since=None, name: str | None = None) -
         bad = log[times.isna()]
         raise DataError(f"{len(bad)} logged prediction(s) have no valid time (ISO 8601), e.g. request "
                         f"{bad.request_id.iloc[0]!r} with {bad.time.iloc[0]!r}: fix or remove those lines of "
-                        f"{project.data / 'predictions'}.")
+                        f"{project.predictions}.")
     log["time"] = times
     log["request_id"] = log.request_id.astype(str)
     log["row"] = log.row.fillna(0).astype(int)
@@ -92,7 +92,7 @@ def write_prediction_log(project: Project, rows: pd.DataFrame, inputs: list, hos
     "Append `rows` (with the log's fields and the `inputs` columns) to the prediction log, as the server does."
     written = []
     for day, group in rows.groupby(pd.to_datetime(rows.time, utc=True).dt.strftime("%Y-%m-%d")):
-        path = project.data / "predictions" / day / f"{host}-{os.getpid()}.jsonl"
+        path = project.predictions / day / f"{host}-{os.getpid()}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps({**{c: _plain(r[c]) for c in LOG_COLUMNS if c != "time"},
                              "time": pd.Timestamp(r["time"]).isoformat(),
@@ -152,7 +152,7 @@ def feedback(project: Project, path, target: str | None = None, labels: list | N
         raise DataError(f"{path}: {len(unknown)} label(s) name predictions not in the prediction log "
                         f"(data/predictions), e.g. {unknown.request_id.head(3).tolist()}: fix the request ids or rows.")
     joined = joined.drop(columns="_merge").assign(received=pd.Timestamp.now(tz="UTC"))
-    out = project.data / "feedback" / f"{joined.received[0]:%Y%m%dT%H%M%S%f}-{os.getpid()}.parquet"
+    out = project.feedback / f"{joined.received[0]:%Y%m%dT%H%M%S%f}-{os.getpid()}.parquet"
     if out.exists():
         raise DataError(f"{out} exists already: feedback files are never overwritten; try again.")
     with atomic_path(out) as tmp:
@@ -162,7 +162,7 @@ def feedback(project: Project, path, target: str | None = None, labels: list | N
 # %% ../nbs/08e_prediction_log.ipynb #a664f53d
 def read_feedback(project: Project) -> pd.DataFrame:
     "Every labelled prediction received so far; for a prediction labelled twice, the later label."
-    files = sorted((project.data / "feedback").glob("*.parquet"))
+    files = sorted(project.feedback.glob("*.parquet"))
     if not files:
         return pd.DataFrame(columns=[*LOG_COLUMNS, "label", "received"])
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
