@@ -13,6 +13,7 @@ import io
 import re
 import threading
 import time
+from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
@@ -421,14 +422,23 @@ def registry_view(name: str | None = None,  # registered model; default: env.yam
     return _view(lambda p, params: RegistryView(p, name or params.get("model_name", "")), project)
 
 # %% ../nbs/10f_widgets.ipynb #25d43532
+def _scored_batch(project: Project) -> Path | None:
+    "Where the pipeline's score stage writes its batch, if it has one."
+    try:
+        return pipeline_spec.stage_products(project, "score").get("scores")
+    except ConfigError:
+        return None
+
+
 def drift_data(project: Project, name: str, version: int, current: pd.DataFrame | None = None) -> tuple:
     "(reference profile, current rows) to compare for version `version` of model `name`."
     prof = reference_profile(project, name, version)
     if current is None:
-        scores = pipeline_spec.stage_products(project, "score")["scores"]
-        if not scores.exists():
-            raise DataError(f"No scored batch at {scores.relative_to(project.root)}: run the pipeline (its score "
-                            "stage), or pass the current rows as a DataFrame.")
+        scores = _scored_batch(project)
+        if scores is None or not scores.exists():
+            where = f" at {scores.relative_to(project.root)}" if scores else " (the pipeline has no score stage)"
+            raise DataError(f"No scored batch{where}: run the pipeline (its score stage), or pass the current rows "
+                            "as a DataFrame.")
         current = pd.read_parquet(scores)
     return prof, current
 
