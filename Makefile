@@ -19,16 +19,17 @@ $(INSTALLED): settings.ini setup.py
 run: $(INSTALLED)  ## run the reference pipeline (unchanged stages are skipped); e.g. make run ARGS="--env env.test.yaml"
 	$(BIN)/mlops-nb run $(ARGS)
 
-# tests use their own embedded stores (and start their own tracking server): never the one in the environment
+# tests run on JOBS processes (pytest-xdist); they use their own embedded stores (and start their own tracking server): never the one in the environment
 OWN_STORES := env -u MLFLOW_TRACKING_URI -u MLFLOW_REGISTRY_URI
+JOBS ?= 2
 
 test: $(INSTALLED) chromium  ## the fast tier, a few minutes: notebook tests, then pytest without the end-to-end tests
 	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
-	$(OWN_STORES) timeout 900 $(BIN)/python -m pytest -m "not e2e"
+	$(OWN_STORES) timeout 900 $(BIN)/python -m pytest -n $(JOBS) -m "not e2e"
 
 test-all: $(INSTALLED) chromium  ## everything CI runs: notebook tests, all of pytest, the DAG under a real Airflow
 	$(OWN_STORES) timeout 900 $(BIN)/nbdev_test --n_workers 2
-	$(OWN_STORES) timeout 4500 $(BIN)/python -m pytest
+	$(OWN_STORES) timeout 4500 $(BIN)/python -m pytest -n $(JOBS)
 	$(OWN_STORES) timeout 900 scripts/check_airflow.sh
 
 chromium:  ## Debian's chromium for the browser tests (Playwright drives it; it downloads no browser), unless $$CHROMIUM names one
