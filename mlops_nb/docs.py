@@ -23,7 +23,7 @@ from .pipeline import summary_line
 from .pipeline_spec import pipeline_files, pipeline_tasks, stage_source
 from .reports import offline_html
 
-# %% ../nbs/10d_docs.ipynb #129a29bc
+# %% ../nbs/10d_docs.ipynb #323a7ceb
 LIBRARY_NOTEBOOK = re.compile(r"^\d+[a-z]?_\w+\.ipynb$")  # NN_name.ipynb or NNa_name.ipynb; not index, not _scratch
 
 
@@ -31,7 +31,7 @@ def library_notebooks(project: Project) -> list:
     "The library notebooks of the project (nbs/NN_*.ipynb), in order."
     return sorted(p for p in (project.root / "nbs").glob("*.ipynb") if LIBRARY_NOTEBOOK.match(p.name))
 
-# %% ../nbs/10d_docs.ipynb #05e17017
+# %% ../nbs/10d_docs.ipynb #e13c4839
 def execute_notebook(src, dest) -> tuple:
     "Run notebook `src` in its folder and save it with outputs at `dest`: (seconds, the error that stopped it or '')."
     from execnb.nbio import read_nb, write_nb
@@ -54,7 +54,7 @@ def execute_notebook(src, dest) -> tuple:
     write_nb(nb, dest)
     return round(time.perf_counter() - start, 2), error
 
-# %% ../nbs/10d_docs.ipynb #be72702e
+# %% ../nbs/10d_docs.ipynb #57986cb2
 def _visible(nb):
     "The notebook without hidden cells, nbdev directives and the cells that held only directives."
     cells = []
@@ -75,7 +75,7 @@ def render_page(nb, title: str) -> str:
     "An HTML page of notebook `nb` that needs no network (`reports.offline_html`), without nbdev's hidden cells and directives."
     return offline_html(_visible(nb), title)
 
-# %% ../nbs/10d_docs.ipynb #171b34dc
+# %% ../nbs/10d_docs.ipynb #18743fbd
 def api_summary(module_path) -> list:
     "(name, signature, docstring) of each name a generated module exports, read from its source (no import)."
     path = Path(module_path)
@@ -91,7 +91,7 @@ def api_summary(module_path) -> list:
             found.append((node.name, sig, (ast.get_docstring(node) or "").split("\n")[0]))
     return found
 
-# %% ../nbs/10d_docs.ipynb #5e3978ac
+# %% ../nbs/10d_docs.ipynb #67c8ee02
 NAV_STYLE = ("position:sticky;top:0;z-index:1000;background:#24292f;padding:.5em 1em;font:14px sans-serif;"
              "margin:0 0 1em 0")
 
@@ -102,7 +102,7 @@ def nav_bar(to_root: str, links: list) -> str:
                      f"href='{html.escape(to_root + href)}'>{html.escape(text)}</a>" for text, href in links)
     return f"<nav class='mlops-nb-nav' style='{NAV_STYLE}'>{items}</nav>"
 
-# %% ../nbs/10d_docs.ipynb #76d20a0b
+# %% ../nbs/10d_docs.ipynb #a834a71b
 def with_nav(page: str, nav: str, note: str = "", intro: str = "") -> str:
     "`page` with `nav`, then a `note` and an `intro` (HTML), if any, at the top of its body."
     extra = nav + (f"<p style='background:#fff3cd;padding:.6em 1em;margin:0 1em 1em'>{html.escape(note)}</p>"
@@ -137,10 +137,10 @@ def broken_links(site) -> list:
                 broken.append((str(page.relative_to(site)), link))
     return broken
 
-# %% ../nbs/10d_docs.ipynb #5b0617c2
+# %% ../nbs/10d_docs.ipynb #184f50e3
 SITE_MARKER = ".mlops-nb-docs"  # a file that marks a folder as a site this module built (so it may replace it)
 
-# %% ../nbs/10d_docs.ipynb #697c1e0d
+# %% ../nbs/10d_docs.ipynb #375e43d1
 def _latest_reports(project: Project) -> list:
     "(pipeline, stage, summary, report path) of each stage report of the latest run, pipeline by pipeline."
     found = []
@@ -153,14 +153,14 @@ def _latest_reports(project: Project) -> list:
                 found.append((name, task["name"], summary_line(source) if source.is_file() else "", report))
     return found
 
-# %% ../nbs/10d_docs.ipynb #27d52e26
+# %% ../nbs/10d_docs.ipynb #efa03845
 def _site_path(project: Project, path: Path) -> Path:
     "Where a generated file of the project goes in the site: reports/ mirrors data/pipeline/."
     path = Path(os.path.abspath(path))
     base = project.products if path.is_relative_to(project.products) else project.root
     return Path("reports") / path.relative_to(base)
 
-# %% ../nbs/10d_docs.ipynb #c9b9f2a2
+# %% ../nbs/10d_docs.ipynb #80a44342
 def site_file(site: Path, rel) -> Path:
     "The path of file `rel` of the site being built in `site`; a ConfigError if it would resolve outside of it."
     dest = Path(site) / rel
@@ -169,7 +169,7 @@ def site_file(site: Path, rel) -> Path:
                           "nothing was written; check the product paths of the pipeline files.")
     return dest
 
-# %% ../nbs/10d_docs.ipynb #2e228497
+# %% ../nbs/10d_docs.ipynb #fa513451
 def _out_folder(project: Project, out_dir) -> Path:
     "The site's folder: new, empty, or a site this module built; never the project, a folder holding it, or a file."
     out = Path(os.path.abspath(project.path(out_dir)))
@@ -183,11 +183,11 @@ def _out_folder(project: Project, out_dir) -> Path:
                           "or remove the folder first.")
     return out
 
-# %% ../nbs/10d_docs.ipynb #b5bb5261
+# %% ../nbs/10d_docs.ipynb #2236eb08
 def _up(rel: Path) -> str:
     return "../" * (len(rel.parts) - 1)
 
-# %% ../nbs/10d_docs.ipynb #84152078
+# %% ../nbs/10d_docs.ipynb #6757dd67
 def _execute_all(notebooks: list, tmp: Path, workers: int) -> dict:
     "Execute the notebooks in worker processes: name -> (executed copy, seconds, error)."
     from tqdm.auto import tqdm
@@ -203,7 +203,7 @@ def _execute_all(notebooks: list, tmp: Path, workers: int) -> dict:
             done[nb.name] = (tmp / nb.name, seconds, error)
     return done
 
-# %% ../nbs/10d_docs.ipynb #f215df9f
+# %% ../nbs/10d_docs.ipynb #bbd3a182
 def build_docs(project: Project, out_dir=None, execute: bool = True, workers: int = 2) -> Path:
     "Build the HTML docs site in `out_dir` (relative to the project root; default `project.docs`): its index.html."
     import tempfile
@@ -228,7 +228,7 @@ def build_docs(project: Project, out_dir=None, execute: bool = True, workers: in
         shutil.rmtree(build, ignore_errors=True)
     return out / "index.html"
 
-# %% ../nbs/10d_docs.ipynb #152e825a
+# %% ../nbs/10d_docs.ipynb #01406d40
 def _links(reports: list) -> list:
     "The navigation bar's links, from the site root."
     links = [("mlops-nb docs", "index.html"), ("API reference", "index.html#api"), ("Reports", "index.html#reports")]
@@ -238,7 +238,7 @@ def _links(reports: list) -> list:
     links += [("Monitoring", monitor[0]["href"])] if monitor else []
     return links
 
-# %% ../nbs/10d_docs.ipynb #8dde0372
+# %% ../nbs/10d_docs.ipynb #04c36936
 def _api_page(project: Project, nb_path: Path, executed, execute: bool, build: Path) -> dict:
     "Write the API page of one library notebook: a record for the index."
     import nbformat
@@ -261,7 +261,7 @@ def _api_page(project: Project, nb_path: Path, executed, execute: bool, build: P
     return {"rel": rel, "page": page, "intro": intro, "note": note, "module": module, "summary": summary,
             "seconds": seconds, "error": error, "name": nb_path.stem}
 
-# %% ../nbs/10d_docs.ipynb #c46fa50d
+# %% ../nbs/10d_docs.ipynb #96f16bcb
 def _copy_reports(project: Project, build: Path) -> list:
     "Copy the latest run's stage reports and model cards into the site: a record for each."
     reports = []
@@ -273,13 +273,13 @@ def _copy_reports(project: Project, build: Path) -> list:
                         "src": card, "href": _site_path(project, card).as_posix()})
     return reports
 
-# %% ../nbs/10d_docs.ipynb #70f5432a
+# %% ../nbs/10d_docs.ipynb #81a2db92
 def _write_page(build: Path, rel: Path, page: str, links: list, note: str = "", intro: str = ""):
     dest = site_file(build, rel)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(with_nav(page, nav_bar(_up(rel), links), note, intro))
 
-# %% ../nbs/10d_docs.ipynb #4c743580
+# %% ../nbs/10d_docs.ipynb #7d8335a9
 def _write_index(project: Project, build: Path, api: list, reports: list):
     "Write every page with its navigation bar, and the index that links them."
     links = _links(reports)

@@ -27,21 +27,21 @@ from . import fingerprints, pipeline, pipeline_spec, registry
 from .drift import MISSING, bin_counts, drift_report, reference_profile
 from .tracking import tracking
 
-# %% ../nbs/10f_widgets.ipynb #c24ab576
+# %% ../nbs/10f_widgets.ipynb #6a5c56c8
 def message(text: str, kind: str = "error") -> W.HTML:
     "A readable message widget (an error's one-line text, or a note): no traceback."
     color = {"error": "#b00020", "ok": "#1b5e20", "note": "#555"}[kind]
     body = "<br>".join(html.escape(line) for line in str(text).splitlines())
     return W.HTML(f"<div class='mlops-message mlops-{kind}' style='color:{color};white-space:normal'>{body}</div>")
 
-# %% ../nbs/10f_widgets.ipynb #57da45e4
+# %% ../nbs/10f_widgets.ipynb #6767fc92
 def table_html(df: pd.DataFrame, css: str = "mlops-table") -> str:
     "A DataFrame as a compact HTML table."
     if df.empty:
         return "<i>(none)</i>"
     return df.to_html(index=False, classes=css, border=0, na_rep="", float_format=lambda v: f"{v:.4g}")
 
-# %% ../nbs/10f_widgets.ipynb #f59c6300
+# %% ../nbs/10f_widgets.ipynb #403df715
 def figure_png(fig) -> bytes:
     "A matplotlib figure as PNG bytes (shown by an Image widget, so it can be replaced from a callback)."
     import matplotlib.pyplot as plt
@@ -50,14 +50,14 @@ def figure_png(fig) -> bytes:
     plt.close(fig)
     return buf.getvalue()
 
-# %% ../nbs/10f_widgets.ipynb #45327d9d
+# %% ../nbs/10f_widgets.ipynb #f452301e
 def _error_text(e: Exception) -> str:
     "The message to show for an exception: MlopsError's own, else its type and first line."
     if isinstance(e, MlopsError):
         return str(e)
     return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
 
-# %% ../nbs/10f_widgets.ipynb #242b7e19
+# %% ../nbs/10f_widgets.ipynb #4a0424de
 def _defaults(project):
     "The project (default: around the current folder) and its env.yaml parameters (empty if it has none)."
     project = project or find_project()
@@ -66,7 +66,7 @@ def _defaults(project):
     except MlopsError:
         return project, {}
 
-# %% ../nbs/10f_widgets.ipynb #be108216
+# %% ../nbs/10f_widgets.ipynb #3737b3f5
 def _view(build, project=None) -> W.VBox:
     "The widget `build(project, params)` returns (see `_defaults`), or a VBox with the message of the MlopsError raised."
     try:
@@ -74,7 +74,7 @@ def _view(build, project=None) -> W.VBox:
     except MlopsError as e:
         return W.VBox([message(str(e))])
 
-# %% ../nbs/10f_widgets.ipynb #a79b2a75
+# %% ../nbs/10f_widgets.ipynb #9e03270c
 _KEY = re.compile(r"^([A-Za-z_]\w*)\s*:(.*)$")
 _TYPED = re.compile(r"^([A-Za-z_]\w*)\s*:\s*[\w\[\], |]+=.*?#\s?(.*)$")  # `name: type = None  # help`
 _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -99,7 +99,7 @@ def env_help(path) -> dict:
             last = None  # a top-level comment ends the continuation
     return found
 
-# %% ../nbs/10f_widgets.ipynb #f3172ae3
+# %% ../nbs/10f_widgets.ipynb #59d59ac1
 def stage_help(project: Project) -> dict:
     "Help of each env.yaml parameter from the stage notebooks' parameters cells (`name: type = None  # help`)."
     found = {}
@@ -117,7 +117,7 @@ def stage_help(project: Project) -> dict:
                     found.setdefault(env_name[m.group(1)], m.group(2).strip())
     return found
 
-# %% ../nbs/10f_widgets.ipynb #91917dab
+# %% ../nbs/10f_widgets.ipynb #f349de9e
 def choices(help_text: str, value) -> list:
     "The allowed values a help text lists (`...: a, b, or c`, `a, or b: ...`), when `value` is one of them; else []."
     for segment in re.split(r"[:;]", re.sub(r"\([^)]*\)", "", help_text)):
@@ -129,7 +129,7 @@ def choices(help_text: str, value) -> list:
                 return [value, *pieces]  # `value: or a, b`: the comment lists the alternatives
     return []
 
-# %% ../nbs/10f_widgets.ipynb #f3710d07
+# %% ../nbs/10f_widgets.ipynb #712abb7f
 def parameters(project: Project, env_file=None) -> pd.DataFrame:
     "The pipeline's parameters: name, value (env.yaml, then `env_file`), type, help, and choices where the help lists them."
     values = load_params(project.root, env_file)
@@ -141,7 +141,7 @@ def parameters(project: Project, env_file=None) -> pd.DataFrame:
                      "choices": choices(help_text, value) if isinstance(value, str) else []})
     return pd.DataFrame(rows, columns=["name", "value", "type", "help", "choices"])
 
-# %% ../nbs/10f_widgets.ipynb #0cdbac4f
+# %% ../nbs/10f_widgets.ipynb #4c744ce1
 def parameter_input(name: str, value, help_text: str = "", options=()) -> W.Widget:
     "An input widget for parameter `name` of the type of `value`."
     common = dict(description=name, tooltip=help_text, style={"description_width": "11em"},
@@ -161,7 +161,7 @@ def parameter_input(name: str, value, help_text: str = "", options=()) -> W.Widg
         return W.Textarea(value=text, rows=min(text.count("\n") + 1, 6), **common)
     return W.Text(value="" if value is None else str(value), **common)
 
-# %% ../nbs/10f_widgets.ipynb #ef42ea40
+# %% ../nbs/10f_widgets.ipynb #3c03ad4f
 def override(name: str, widget: W.Widget, default):
     "`name=value` for `widget`'s value when it differs from `default`, else None (a ConfigError for bad YAML)."
     value = widget.value
@@ -174,7 +174,7 @@ def override(name: str, widget: W.Widget, default):
         return None
     return f"{name}={value}" if isinstance(value, str) else f"{name}={yaml_flow(value)}"
 
-# %% ../nbs/10f_widgets.ipynb #783dbfb7
+# %% ../nbs/10f_widgets.ipynb #1e54ffae
 class RunForm(W.VBox):
     "The pipeline's parameters as inputs, and a button that runs the pipeline with them."
 
@@ -252,7 +252,7 @@ class RunForm(W.VBox):
             if done.wait(0.5):
                 return
 
-# %% ../nbs/10f_widgets.ipynb #da786ff1
+# %% ../nbs/10f_widgets.ipynb #bd1c22a9
 def run_form(project: Project | None = None,  # default: the project around the current folder
              env_file=None,  # an env file over env.yaml, e.g. "env.test.yaml"
              ) -> W.VBox:
@@ -279,7 +279,7 @@ def top_level_runs(project: Project, experiment: str) -> pd.DataFrame:
         table[c.removeprefix("metrics.")] = runs[c]
     return table.reset_index(drop=True)
 
-# %% ../nbs/10f_widgets.ipynb #f66cbf38
+# %% ../nbs/10f_widgets.ipynb #6d1bffeb
 def metric_plot(runs: pd.DataFrame, metric: str):
     "A matplotlib figure of `metric` per run over start time, each point labelled with its run."
     import matplotlib.pyplot as plt
@@ -294,7 +294,7 @@ def metric_plot(runs: pd.DataFrame, metric: str):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/10f_widgets.ipynb #5c8245a2
+# %% ../nbs/10f_widgets.ipynb #e85e5d4c
 class RunsView(W.VBox):
     "Top-level runs of an experiment: a sortable table and a metric plot."
 
@@ -327,13 +327,13 @@ class RunsView(W.VBox):
         if self.metric.value:
             self.plot.value = figure_png(metric_plot(self.runs, self.metric.value))
 
-# %% ../nbs/10f_widgets.ipynb #070a3696
+# %% ../nbs/10f_widgets.ipynb #5bbeccdc
 def runs_view(experiment: str | None = None,  # default: env.yaml's `experiment`
               project: Project | None = None) -> W.VBox:
     "MLflow runs of an experiment as a sortable table with a metric plot."
     return _view(lambda p, params: RunsView(p, experiment or params.get("experiment", "Default")), project)
 
-# %% ../nbs/10f_widgets.ipynb #09079695
+# %% ../nbs/10f_widgets.ipynb #70e97788
 def lineage_html(info: dict) -> str:
     "One version described by `registry.describe`, as HTML: aliases, gate verdict and reasons, lineage, metrics."
     t = info["tags"]
@@ -352,7 +352,7 @@ def lineage_html(info: dict) -> str:
                    for k, v in rows.items())
     return f"<b>{html.escape(info['name'])} v{info['version']}</b><table class='mlops-lineage'>{body}</table>"
 
-# %% ../nbs/10f_widgets.ipynb #8919d37f
+# %% ../nbs/10f_widgets.ipynb #55b10035
 class RegistryView(W.VBox):
     "A registered model's versions, one version's lineage, the audit log, and governed alias moves."
 
@@ -415,7 +415,7 @@ class RegistryView(W.VBox):
             self.note.value = message(_error_text(e)).value
         self.refresh()
 
-# %% ../nbs/10f_widgets.ipynb #b19e1589
+# %% ../nbs/10f_widgets.ipynb #0e81066c
 def registry_view(name: str | None = None,  # registered model; default: env.yaml's `model_name`
                   project: Project | None = None) -> W.VBox:
     "A registered model's versions, aliases, gate verdicts and lineage, with promote, approve and rollback buttons."
@@ -442,7 +442,7 @@ def drift_data(project: Project, name: str, version: int, current: pd.DataFrame 
         current = pd.read_parquet(scores)
     return prof, current
 
-# %% ../nbs/10f_widgets.ipynb #0bce4b6d
+# %% ../nbs/10f_widgets.ipynb #efb3d5de
 def distribution_plot(reference: dict, current: pd.Series, title: str = ""):
     "A feature's reference profile against current values: shares per percentile bin (numbers) or per category."
     import matplotlib.pyplot as plt
@@ -469,7 +469,7 @@ def distribution_plot(reference: dict, current: pd.Series, title: str = ""):
     plt.close(fig)
     return fig
 
-# %% ../nbs/10f_widgets.ipynb #c65f97ee
+# %% ../nbs/10f_widgets.ipynb #83cf9e6f
 class DriftView(W.VBox):
     "Drift of each feature for a model version: the report, and reference against current for the feature chosen."
 
@@ -497,7 +497,7 @@ class DriftView(W.VBox):
         title = f"{f}: {r.measure} {r.effect_size:.3f} (threshold {r.threshold}), p={r.p_adjusted:.2g} adjusted"
         self.plot.value = figure_png(distribution_plot(self.profile["features"][f], self.current[f], title))
 
-# %% ../nbs/10f_widgets.ipynb #ee361862
+# %% ../nbs/10f_widgets.ipynb #a503a3d2
 def drift_view(name: str | None = None,  # registered model; default: env.yaml's `model_name`
                version: int | None = None,  # default: the champion
                project: Project | None = None,
