@@ -34,12 +34,12 @@ def literal_parameters(source: str) -> dict:
                 continue
     return found
 
-# %% ../nbs/09b_reports.ipynb #cfe7f785
+# %% ../nbs/09b_reports.ipynb #751beff6
 PLUMBING = ("upstream", "product", "fingerprint")  # injected parameters that are the pipeline's, not the stage's
 WIDGET = "application/vnd.jupyter.widget-view+json"
 FIGURE_SCALE = 2  # stage plots are drawn at this many times matplotlib's dpi, and shown at 1/FIGURE_SCALE of their pixels
 
-
+# %% ../nbs/09b_reports.ipynb #9fd23dad
 @contextmanager
 def sharp_figures():
     "matplotlib figures drawn at FIGURE_SCALE times the dpi inside the block (the stage runs), as before after it."
@@ -51,11 +51,11 @@ def sharp_figures():
     finally:
         matplotlib.rcParams["figure.dpi"] = dpi
 
-
+# %% ../nbs/09b_reports.ipynb #13d13bdf
 def _tags(cell) -> list:
     return cell.get("metadata", {}).get("tags", [])
 
-
+# %% ../nbs/09b_reports.ipynb #2805ffbd
 def _for_reader(outputs: list) -> list:
     "Outputs without stderr and widgets (a widget output keeps its HTML or image form, not its repr); PNGs at their size."
     kept = []
@@ -72,7 +72,7 @@ def _for_reader(outputs: list) -> list:
         kept.append(out)
     return kept
 
-
+# %% ../nbs/09b_reports.ipynb #3d886a93
 def reader_copy(nb) -> tuple:
     "(a copy of executed notebook `nb` as a reader sees it, the run's parameters): see above."
     import copy
@@ -90,7 +90,7 @@ def reader_copy(nb) -> tuple:
     nb.cells = cells[:title] + verdict + cells[title:]
     return nb, params
 
-# %% ../nbs/09b_reports.ipynb #8bef9102
+# %% ../nbs/09b_reports.ipynb #af788b71
 TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
@@ -109,7 +109,7 @@ body:not(.mlops-code) .jp-InputPrompt,body:not(.mlops-code) .jp-OutputPrompt{dis
 SWITCH = ("<button type='button' onclick=\"document.body.classList.toggle('mlops-code');this.textContent="
           "document.body.classList.contains('mlops-code')?'Hide code':'Show code'\">Show code</button>")
 
-
+# %% ../nbs/09b_reports.ipynb #58313dea
 @lru_cache(maxsize=1)
 def _exporter():  # made once: loading its templates takes most of a page's time
     import jinja2
@@ -124,7 +124,7 @@ def offline_html(nb, title: str, css: str = "", header: str = "") -> str:
                                                             "mlops": {"css": css, "header": header}})
     return body
 
-
+# %% ../nbs/09b_reports.ipynb #37c078cd
 def _header(title: str, notebook: str, params: dict, failure: str | None) -> str:
     "The bar, the failure banner and the folded parameters, in HTML."
     rows = "".join(f"<li><code>{html.escape(k)} = {html.escape(repr(v))}</code></li>" for k, v in params.items())
@@ -134,7 +134,7 @@ def _header(title: str, notebook: str, params: dict, failure: str | None) -> str
             + (f"<details class='mlops-params'><summary>Parameters of this run</summary><ul>{rows}</ul></details>"
                if rows else ""))
 
-# %% ../nbs/09b_reports.ipynb #1e2273bb
+# %% ../nbs/09b_reports.ipynb #18f75a01
 def report_title(nb, params: dict) -> str:
     "The page's title: the notebook's first heading (the stage) and the model (or experiment) a parameter names."
     heading = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
@@ -142,13 +142,13 @@ def report_title(nb, params: dict) -> str:
     about = params.get("model_name") or params.get("experiment")
     return " · ".join([heading] + ([str(about)] if about else []))
 
-
+# %% ../nbs/09b_reports.ipynb #7a1f17ce
 def without_root(text: str, root) -> str:
     "`text` with every path under the folder `root` written relative to it (and `root` itself as `.`)."
     root = str(Path(root)).rstrip("/")
     return text.replace(root + "/", "").replace(root, ".") if root else text
 
-
+# %% ../nbs/09b_reports.ipynb #1ad1c370
 def render_report(nb_path, html_path=None, root=None, failure: str | None = None) -> Path:
     """Write the reader's page of the executed notebook at `nb_path` (to `html_path`, by default beside it): paths under
     `root` relative, `failure` (what went wrong) in a banner. The page's path."""
@@ -168,19 +168,19 @@ def failed_report(nb_path) -> Path:
     nb_path = Path(nb_path)
     return nb_path.with_name(f"{nb_path.stem}.failed.ipynb")
 
-# %% ../nbs/09b_reports.ipynb #475114ea
+# %% ../nbs/09b_reports.ipynb #0bb32a44
 def index_path(project: Project, pipeline: str | None = None) -> Path:
     "Where the report index of pipeline `pipeline` (None: pipeline.yaml) is written."
     name = pipeline or DEFAULT_PIPELINE
     return project.products / ("index.html" if name == DEFAULT_PIPELINE else f"index.{name}.html")
 
-
+# %% ../nbs/09b_reports.ipynb #bd8ddd54
 def inline_markdown(text: str) -> str:
     "One line of markdown as HTML without the paragraph around it (`code`, *emphasis*, links)."
     import mistune
     return mistune.html(text).strip().removeprefix("<p>").removesuffix("</p>")
 
-# %% ../nbs/09b_reports.ipynb #e6ffc94d
+# %% ../nbs/09b_reports.ipynb #88ebfbec
 HEADLINE_METRICS = ("roc_auc", "average_precision", "f1", "precision", "recall", "brier_score", "calibration_error")
 
 
@@ -216,7 +216,7 @@ def model_headline(evaluation=None, registered=None) -> str:
             + (f"<p>Failing gates:</p><ul>{why}</ul>" if why else "")
             + (f"<table><tr>{head}</tr>{rows}</table>" if rows else "") + "</div>")
 
-# %% ../nbs/09b_reports.ipynb #79ded38c
+# %% ../nbs/09b_reports.ipynb #a335f291
 INDEX_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#1f2328}
 td,th{padding:.3em .8em;text-align:left;vertical-align:top}tr:nth-child(even){background:#f6f8fa}
 th{border-bottom:1px solid #d0d7de}.headline{border:1px solid #d0d7de;border-radius:6px;padding:.2em 1em 1em;
