@@ -307,7 +307,7 @@ def _http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0 and \
         not re.search(r"[\s\x00-\x1f]", url)
 
-
+# %% ../nbs/00_config.ipynb #6137df3e
 def _in_project(name, value, root):
     "A path mlops-nb writes to: it must be inside the project."
     try:
@@ -330,7 +330,7 @@ def _expressions(name, value, root):
                     f"{ALLOWED_EXPRESSION}")
     return None
 
-
+# %% ../nbs/00_config.ipynb #febb8b3a
 def _safe_name(example: str):
     "A rule for a file, folder or MLflow name: no separators or spaces, no leading '.' or '-'."
     return _rule(SAFE_NAME.fullmatch, SAFE_NAME_TEXT, example)
@@ -415,7 +415,7 @@ def _known(name, params, where):
         f"A new parameter is declared by adding it to {ENV_FILE}."
     )
 
-
+# %% ../nbs/00_config.ipynb #5073c200
 def _typed(name, value, default, where):
     "`value` converted to the type of `default`, or a ConfigError naming both."
     kind = type(default)
