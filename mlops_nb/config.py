@@ -48,7 +48,7 @@ quiet_telemetry()
 class MlopsError(Exception):
     "Base of every error mlops-nb raises on purpose: the message names the problem and the fix."
 
-
+# %% ../nbs/00_config.ipynb #ff6eb233
 class ConfigError(MlopsError):
     "A parameter, an env file or the project layout is wrong."
 
@@ -201,7 +201,7 @@ _REFUSED = {ast.Attribute: "attribute access", ast.Subscript: "a subscript", ast
 class ExpressionRefused(ConfigError):
     "An expression that uses something a derived feature may not: the message says what."
 
-
+# %% ../nbs/00_config.ipynb #19d1998e
 @dataclass(frozen=True)
 class Expression:
     "A derived-feature expression that passed the checks: its syntax tree and the columns it names."
@@ -209,7 +209,7 @@ class Expression:
     tree: ast.expr
     columns: dict  # name in the tree -> column name (they differ for `backticked` names)
 
-
+# %% ../nbs/00_config.ipynb #0a021e7f
 def parse_expression(expr) -> Expression:
     "`expr` parsed and checked against the derived-feature language; ExpressionRefused names what is not allowed."
     if not isinstance(expr, str):
@@ -232,7 +232,7 @@ def _parse(expr: str) -> Expression:
         raise ExpressionRefused(f"it is not a valid expression ({getattr(e, 'msg', e)})") from None
     return Expression(tree, {n: quoted.get(n, n) for n in sorted(_names(tree))})
 
-
+# %% ../nbs/00_config.ipynb #f4247edc
 def _unquote(expr: str) -> tuple:
     "`expr` with each `backticked name` replaced by an identifier it does not use, and identifier -> name."
     prefix = "_q"
@@ -242,7 +242,7 @@ def _unquote(expr: str) -> tuple:
     text = re.sub(r"`([^`\n]+)`", lambda m: f" {keys.setdefault(m.group(1), f'{prefix}{len(keys)}')} ", expr)
     return text, {k: name for name, k in keys.items()}
 
-
+# %% ../nbs/00_config.ipynb #5e9991a9
 def _snippet(node) -> str:
     text = ast.unparse(node)
     return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
@@ -301,13 +301,13 @@ def _range(low=None, high=None, *, above=False, below=False, example, note=""):
     return _rule(lambda v: (low is None or (v > low if above else v >= low)) and
                  (high is None or (v < high if below else v <= high)), f"a number {' and '.join(bounds)}{note}", example)
 
-
+# %% ../nbs/00_config.ipynb #a3c9c1f6
 def _http_url(url: str) -> bool:
     parts = urlsplit(url)  # a malformed URL, or port (`parts.port`), raises ValueError: not one
     return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0 and \
         not re.search(r"[\s\x00-\x1f]", url)
 
-
+# %% ../nbs/00_config.ipynb #6137df3e
 def _in_project(name, value, root):
     "A path mlops-nb writes to: it must be inside the project."
     try:
@@ -319,7 +319,7 @@ def _in_project(name, value, root):
     return (f"got {value!r}, which is not a path inside the project {root}: mlops-nb writes there (`mlops-nb "
             f"schema infer`), so it must be one. Example: --param {name}=schema.yaml")
 
-
+# %% ../nbs/00_config.ipynb #853d415b
 def _expressions(name, value, root):
     "Each derived feature a name and an expression `parse_expression` accepts."
     for feature, expr in (value or {}).items():
@@ -330,12 +330,12 @@ def _expressions(name, value, root):
                     f"{ALLOWED_EXPRESSION}")
     return None
 
-
+# %% ../nbs/00_config.ipynb #febb8b3a
 def _safe_name(example: str):
     "A rule for a file, folder or MLflow name: no separators or spaces, no leading '.' or '-'."
     return _rule(SAFE_NAME.fullmatch, SAFE_NAME_TEXT, example)
 
-
+# %% ../nbs/00_config.ipynb #92f63f9d
 PARAM_RULES = {  # name -> check(name, value, project root): None, or what is wrong and the fix
     "sample": _range(0, example=1000, note=" (0 keeps every row)"),
     "seed": _range(0, 2**32 - 1, example=42),
@@ -404,7 +404,7 @@ def read_yaml(path) -> dict:
         raise ConfigError(f"{path} must hold a mapping of name: value, not {type(data).__name__}.")
     return data
 
-
+# %% ../nbs/00_config.ipynb #55aa287b
 def _known(name, params, where):
     if name in params:
         return name
@@ -415,7 +415,7 @@ def _known(name, params, where):
         f"A new parameter is declared by adding it to {ENV_FILE}."
     )
 
-
+# %% ../nbs/00_config.ipynb #5073c200
 def _typed(name, value, default, where):
     "`value` converted to the type of `default`, or a ConfigError naming both."
     kind = type(default)
@@ -430,13 +430,13 @@ def _typed(name, value, default, where):
         f"got {value!r} ({type(value).__name__}). Example: --param {name}={yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}"
     )
 
-
+# %% ../nbs/00_config.ipynb #00172aff
 def yaml_flow(value) -> str:
     "`value` as one line of YAML (flow style, never wrapped, keys in their order), as env files write values."
     return yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False).strip().removesuffix(
         "...").strip()
 
-
+# %% ../nbs/00_config.ipynb #a0334ad6
 def parse_override(item: str):
     "`name=value` from the command line as (name, value), the value read as YAML (so 3 is an int, [a, b] a list)."
     name, sep, raw = item.partition("=")
@@ -448,7 +448,7 @@ def parse_override(item: str):
         value = raw
     return name.strip(), value
 
-
+# %% ../nbs/00_config.ipynb #cfe65529
 def load_params(root, env_file=None, overrides=()) -> dict:
     "Pipeline parameters: env.yaml's defaults, then the values of `env_file`, then `name=value` overrides, each checked."
     root = Path(root)
@@ -477,7 +477,7 @@ def file_digest(path, chunk_size=1 << 20) -> str:
             h.update(block)
     return h.hexdigest()
 
-
+# %% ../nbs/00_config.ipynb #227893d5
 def alive(pid: int) -> bool:
     "Whether a process with id `pid` is running on this machine (another user's counts as running)."
     if pid <= 0:
@@ -490,7 +490,7 @@ def alive(pid: int) -> bool:
         return True
     return True
 
-
+# %% ../nbs/00_config.ipynb #e46c3589
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed."
@@ -503,7 +503,7 @@ def atomic_path(path):
     finally:
         tmp.unlink(missing_ok=True)
 
-
+# %% ../nbs/00_config.ipynb #ead7d65a
 def remove_stale_temporaries(path) -> list:
     "Remove the temporaries (`.NAME.tmp-PID`, see `atomic_path`) of file `path`, or in folder `path`, whose process is gone."
     path, removed = Path(path), []

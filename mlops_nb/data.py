@@ -31,7 +31,7 @@ def is_sql(source) -> bool:
     "Whether `source` is a SQLAlchemy URL rather than a path."
     return "://" in str(source) and not str(source).startswith("file://")
 
-
+# %% ../nbs/01_data.ipynb #b3bbdc3f
 def source_files(source) -> list:
     "The data files a path, folder or glob names, sorted; a DataError when there are none."
     source = str(source)
@@ -51,7 +51,7 @@ def source_files(source) -> list:
         raise DataError(f"{source} matches files of types {sorted(kinds)}: use CSV or Parquet files, one kind at a time.")
     return files
 
-
+# %% ../nbs/01_data.ipynb #cdbab574
 def _duckdb_relation(con, files: list):
     reader = FILE_TYPES[Path(files[0]).suffix.lower()]
     options = ", union_by_name=true"
@@ -81,7 +81,7 @@ def read_batches(source, query: str = "", sample: int = 0, seed: int = 0, batch_
     finally:
         con.close()
 
-
+# %% ../nbs/01_data.ipynb #7f05efd8
 def read_error(error, source, sample: int = 0) -> DataError:
     "The DataError for a failed read of `source`: a sample or a source too large for memory is named as such."
     import duckdb
@@ -97,7 +97,7 @@ def read_error(error, source, sample: int = 0) -> DataError:
     return DataError(f"Cannot read {source}: {line}. Check that the files are valid {'/'.join(FILE_TYPES)} with the "
                      "same columns.")
 
-
+# %% ../nbs/01_data.ipynb #dec4c6c2
 def _sql_batches(url, query, sample, seed, batch_rows):
     import sqlalchemy
     if not query:
@@ -117,7 +117,7 @@ def _sql_batches(url, query, sample, seed, batch_rows):
     except MemoryError as e:
         raise read_error(e, url, sample) from None
 
-
+# %% ../nbs/01_data.ipynb #88eac477
 def read_table(source, query: str = "") -> pd.DataFrame:
     "The whole table of a source (for small data: ingestion itself streams)."
     frames = list(read_batches(source, query))
@@ -142,7 +142,7 @@ def parquet_content_id(path) -> tuple:
     digest = hashlib.sha256(json.dumps([sorted(schema.items()), rows, a, b]).encode()).hexdigest()[:16]
     return digest, rows, schema
 
-
+# %% ../nbs/01_data.ipynb #ba430c74
 def content_hash(df: pd.DataFrame) -> str:
     "The version id `df` would get."
     with tempfile.TemporaryDirectory() as d:
@@ -197,13 +197,13 @@ class DataVersion:
         "The record saved at `path`."
         return cls(**json.loads(Path(path).read_text()))
 
-
+# %% ../nbs/01_data.ipynb #12e8a491
 def catalog(store) -> list:
     "Every data version in `store`, oldest first."
     records = [DataVersion.read(p) for p in Path(store).glob("*.json")]
     return sorted(records, key=lambda v: (v.created, v.id))
 
-
+# %% ../nbs/01_data.ipynb #11a5662e
 def get_version(store, vid: str) -> DataVersion:
     "The version whose id is or starts with `vid`, or a DataError listing what exists."
     found = [v for v in catalog(store) if v.id.startswith(vid)] if vid else []
@@ -243,7 +243,7 @@ def _write_parquet(source, query: str, sample: int, seed: int, path: Path):
     finally:
         con.close()
 
-
+# %% ../nbs/01_data.ipynb #5b698d2d
 TEMP_PREFIX = ".ingest-"  # temporary snapshots in the store: .ingest-<pid>-<random>.parquet
 
 
@@ -257,7 +257,7 @@ def clear_stale_temps(store) -> list:
             removed.append(tmp)
     return removed
 
-
+# %% ../nbs/01_data.ipynb #b336b03e
 def ingest(source, store, query: str = "", sample: int = 0, seed: int = 0, label: str | None = None) -> DataVersion:
     "Snapshot `source` (a `sample` of its rows when > 0) as a data version in `store`, named `label` in the catalog."
     store = Path(store)
@@ -283,7 +283,7 @@ def ingest(source, store, query: str = "", sample: int = 0, seed: int = 0, label
     version.save(record)
     return version
 
-
+# %% ../nbs/01_data.ipynb #c9dfcf4a
 def snapshot(df: pd.DataFrame, store, source: str = "in-memory frame") -> DataVersion:
     "Store an in-memory frame as a data version (through a temporary Parquet file)."
     with tempfile.TemporaryDirectory() as d:
@@ -309,7 +309,7 @@ def _stats(path, columns, schema) -> pd.DataFrame:
                      "std": b, "missing": missing})
     return pd.DataFrame(rows).set_index("column")
 
-
+# %% ../nbs/01_data.ipynb #f3d53652
 def diff_versions(old: DataVersion, new: DataVersion) -> dict:
     "Schema changes, rows added and removed, and statistics side by side, from `old` to `new`."
     import duckdb

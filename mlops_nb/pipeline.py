@@ -55,7 +55,7 @@ class Stage:
     products: dict  # key -> absolute path; 'nb' and 'html' are the executed notebook
     upstream: list
 
-
+# %% ../nbs/10_pipeline.ipynb #834f3ec3
 def _fill(value, params: dict, used: set, where: str = PIPELINE_FILE):
     "Replace a whole-value '{{name}}' by the typed parameter, recording which were used."
     if isinstance(value, str) and (m := PLACEHOLDER.match(value)):
@@ -67,7 +67,7 @@ def _fill(value, params: dict, used: set, where: str = PIPELINE_FILE):
         return params[name]
     return value
 
-
+# %% ../nbs/10_pipeline.ipynb #aace1429
 def declared_parameters(nb_path) -> list:
     "The parameters a notebook's parameters cell declares (`name: type = None  # help`), upstream and product aside."
     names = []
@@ -77,7 +77,7 @@ def declared_parameters(nb_path) -> list:
             names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in ("upstream", "product")]
     return names
 
-
+# %% ../nbs/10_pipeline.ipynb #a0a034c2
 def declared_upstream(nb_path) -> list:
     "The `upstream = [...]` list of a notebook's parameters cell (empty when None)."
     for source in notebook_code(nb_path, tag="parameters"):
@@ -87,7 +87,7 @@ def declared_upstream(nb_path) -> list:
                 return list(value or [])
     return []
 
-
+# %% ../nbs/10_pipeline.ipynb #50c95cd4
 def _ordered(stages: dict, where: str = PIPELINE_FILE) -> list:
     "Stages in an order where each comes after its upstream; a clear error for a cycle or an unknown upstream."
     done, order = set(), []
@@ -109,7 +109,7 @@ def _ordered(stages: dict, where: str = PIPELINE_FILE) -> list:
         visit(name, [])
     return order
 
-
+# %% ../nbs/10_pipeline.ipynb #86c82038
 def load_stages(project: Project, params: dict, pipeline: str | None = None) -> list:
     "The stages of pipeline `pipeline` (None: pipeline.yaml) for `params`, upstream first."
     where = pipeline_file(project, pipeline).name
@@ -151,7 +151,7 @@ def built_at(stage: Stage) -> tuple:
         return None, None
     return min(m["timestamp"] for m in metas), metas[0].get("params") or {}
 
-
+# %% ../nbs/10_pipeline.ipynb #6ff26c2d
 def _modified(path: Path) -> float:
     "When `path` last changed: a file's mtime; for a folder, the latest of its own and its files'."
     if not path.is_dir():
@@ -173,12 +173,12 @@ def _changed_since_build(stage: Stage, when: float) -> list:
     return [f"{path.name}{more} changed at {_stamp(latest)}, after the stage's last build ({_stamp(when)}): "
             "written by hand or by an interrupted run"]
 
-
+# %% ../nbs/10_pipeline.ipynb #656f022b
 def _library_changes(old: dict, new: dict) -> list:
     names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return [f"library code changed: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}"] if names else []
 
-
+# %% ../nbs/10_pipeline.ipynb #0147e4f2
 def _last_failure(stage: Stage) -> list:
     "['last run failed at <time> (see <its partial report>)'] while the stage's last run failed, else []."
     failed = failed_report(stage.products["nb"])
@@ -189,7 +189,7 @@ def _last_failure(stage: Stage) -> list:
     page, here = failed.with_suffix(".html"), Path.cwd()
     return [f"last run failed at {when} (see {page.relative_to(here) if page.is_relative_to(here) else page})"]
 
-
+# %% ../nbs/10_pipeline.ipynb #eb01abd1
 def outdated(stages: list) -> dict:
     "For each stage, in order, why it would run now (an empty list when it is up to date)."
     why, built = {}, {s.name: built_at(s) for s in stages}
@@ -213,7 +213,7 @@ def outdated(stages: list) -> dict:
         why[stage.name] = failed + _changed_since_build(stage, when) + reasons
     return why
 
-
+# %% ../nbs/10_pipeline.ipynb #aa462733
 def stage_notebook(project: Project, stage: Stage) -> str:
     "Whose the stage's notebook is: 'toolkit X.Y.Z' for a reference stage of the package, else its path in the project."
     if stage.source.is_relative_to(TOOLKIT):
@@ -221,7 +221,7 @@ def stage_notebook(project: Project, stage: Stage) -> str:
     return stage.source.relative_to(project.root).as_posix() if stage.source.is_relative_to(project.root) \
         else str(stage.source)
 
-
+# %% ../nbs/10_pipeline.ipynb #576574d5
 def status(project: Project, env_file=None, overrides=(), pipeline: str | None = None) -> pd.DataFrame:
     "Each stage of pipeline `pipeline` (None: pipeline.yaml), in run order: up to date or outdated, and why."
     stages = load_stages(project, load_params(project.root, env_file, overrides), pipeline)
@@ -229,7 +229,7 @@ def status(project: Project, env_file=None, overrides=(), pipeline: str | None =
     return pd.DataFrame([{"stage": s.name, "status": "outdated" if why[s.name] else "up to date",
                           "notebook": stage_notebook(project, s), "why": "; ".join(why[s.name])} for s in stages])
 
-
+# %% ../nbs/10_pipeline.ipynb #e16bb104
 def pipelines(project: Project) -> pd.DataFrame:
     "Each pipeline of the project: its file, number of stages and schedule."
     return pd.DataFrame([{"pipeline": name, "file": path.name, "stages": len(pipeline_tasks(project, name)),
@@ -244,13 +244,13 @@ def hand_products(project: Project, stage: Stage) -> dict:
         return project.scratch / rel
     return {k: str(scratch(v)) for k, v in stage.products.items()}
 
-
+# %% ../nbs/10_pipeline.ipynb #a0cd1152
 def by_hand(product: dict) -> bool:
     "Whether a stage notebook runs by hand: its products are in the project's scratch place (see `stage_io`)."
     from mlops_nb.config import project as find_project
     return Path(product["nb"]).is_relative_to(find_project().scratch)
 
-
+# %% ../nbs/10_pipeline.ipynb #2925b3bf
 def _owner(project: Project, name: str, pipeline: str | None) -> str | None:
     "The pipeline that declares stage `name`: `pipeline`, $MLOPS_NB_PIPELINE, or the only one that has it."
     pipeline = pipeline or os.environ.get("MLOPS_NB_PIPELINE") or None
@@ -262,7 +262,7 @@ def _owner(project: Project, name: str, pipeline: str | None) -> str | None:
         pipeline = owners[0] if owners else None
     return pipeline
 
-
+# %% ../nbs/10_pipeline.ipynb #4a38bc9f
 def stage_io(name: str, upstream=None, product=None, namespace: dict | None = None, env_file=None,
              pipeline: str | None = None):
     "(upstream, product) of stage `name`: as a pipeline run injected them, or for a hand run (see above)."
@@ -294,7 +294,7 @@ def _quiet():
                                 "'fingerprint'$")
         yield
 
-
+# %% ../nbs/10_pipeline.ipynb #df1ab973
 class _ParamsDiffer:
     "Compares parameters only: the fingerprint parameter stands for the code (see above)."
 
@@ -306,7 +306,7 @@ class _ParamsDiffer:
 
     def get_diff(self, *args, **kwargs): return ""
 
-
+# %% ../nbs/10_pipeline.ipynb #e4ba323f
 _OUTCOMES: dict = {}  # thread id -> {stage: {seconds} or {error, problem}} of the build running in that thread
 
 
@@ -325,7 +325,7 @@ def _stage_runner():
             outcome["seconds"] = time.perf_counter() - start
     return StageRunner
 
-
+# %% ../nbs/10_pipeline.ipynb #7389b452
 def build_dag(project: Project, stages: list):
     "A ploomber DAG of `stages` (through ploomber's Python API: its spec loader would recast values like 'none')."
     from ploomber import DAG
@@ -368,7 +368,7 @@ def _check_writable(project: Project, stages: list):
                                  "move the file out of the way or make the folder writable, then run again. "
                                  "Nothing ran.")
 
-
+# %% ../nbs/10_pipeline.ipynb #6ae3c4ba
 def _table(project: Project, stages: list, seconds: dict) -> pd.DataFrame:
     return pd.DataFrame([{"stage": s.name, "ran": s.name in seconds, "seconds": round(seconds.get(s.name, 0.0), 2),
                           "report": str(s.products["html"].relative_to(project.root))} for s in stages])
@@ -401,13 +401,13 @@ def run(project: Project, env_file=None, overrides=(), force: bool = False, pipe
     write_index(project, table, about, pipeline, why=why, headline=_headline(stages))
     return table
 
-
+# %% ../nbs/10_pipeline.ipynb #def8cb95
 def _headline(stages: list) -> str:
     "The index's headline, from the products named `evaluation` and `registered`, where the pipeline has them."
     product = lambda key: next((s.products[key] for s in stages if key in s.products), None)
     return model_headline(product("evaluation"), product("registered"))
 
-
+# %% ../nbs/10_pipeline.ipynb #21050a3c
 def _run_stage(project: Project, stages: list, name: str, force: bool, where: str) -> dict:
     "Run stage `name` alone, if outdated (or `force`), once its upstream stages are up to date."
     by_name = {s.name: s for s in stages}
@@ -436,7 +436,7 @@ def _forget_builds_overwritten(stages: list):
             for p in stage.products.values():
                 p.with_name(f".{p.name}.metadata").unlink(missing_ok=True)
 
-
+# %% ../nbs/10_pipeline.ipynb #610e8c64
 def _build(project: Project, stages: list, force: bool, target: str | None = None) -> dict:
     "Run the outdated stages (all with `force`; only `target`, if given) with ploomber: seconds taken by each that ran."
     from ploomber.exceptions import DAGBuildError, DAGRenderError

@@ -42,11 +42,11 @@ def infer_schema(df: pd.DataFrame, missing_margin: float = 0.05) -> dict:
         columns[name] = spec
     return {"strict": True, "columns": columns}
 
-
+# %% ../nbs/02_validation.ipynb #2f1e9bee
 def _plain(x):
     return None if pd.isna(x) else (int(x) if float(x).is_integer() else float(x))
 
-
+# %% ../nbs/02_validation.ipynb #348fe7bf
 def spec_from_columns(target: str, labels: list, numeric: list, categorical: list) -> dict:
     "A schema spec from the pipeline parameters alone, for data that has no schema file yet."
     columns = {target: {"type": "str", "nullable": False, "allowed": list(labels)}}
@@ -67,7 +67,7 @@ def write_schema(spec: dict, path, force: bool = False) -> Path:
         tmp.write_text("\n".join(lines) + "\n")
     return path
 
-
+# %% ../nbs/02_validation.ipynb #79987c42
 def read_schema(path) -> dict:
     "The schema spec in the file at `path`, checked: a ConfigError names any mistake in it."
     from mlops_nb.config import read_yaml
@@ -107,7 +107,7 @@ def pandera_schema(spec: dict) -> pa.DataFrameSchema:
         columns[name] = pa.Column(dtype, checks, nullable=col.get("nullable", True), coerce=dtype is float)
     return pa.DataFrameSchema(columns, strict=bool(spec.get("strict", True)), name="expected data")
 
-
+# %% ../nbs/02_validation.ipynb #778c0e4b
 EMPTY_FEATURE = "has values (it is missing in every row; `all_missing: true` in the schema would allow it)"
 
 
@@ -122,7 +122,7 @@ def empty_features(df: pd.DataFrame, spec: dict, features) -> pd.DataFrame:
              for c in empty]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=FAILURE_COLUMNS)
 
-
+# %% ../nbs/02_validation.ipynb #dde223c5
 def check_data(df: pd.DataFrame, spec: dict, target: str, features=()):
     """Validate `df` against the hard checks of `spec`, and each of the model's `features` for values: (the coerced
     frame, a table of failed checks, empty if none)."""
@@ -147,7 +147,7 @@ def check_data(df: pd.DataFrame, spec: dict, target: str, features=()):
         return df, pd.concat([failures, empty], ignore_index=True).drop_duplicates(["column", "check", "index"]) \
             if len(empty) else failures
 
-
+# %% ../nbs/02_validation.ipynb #a8aef823
 def soft_checks(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     "Columns whose share of missing values is over their `max_missing`: warnings, not failures."
     rows = [{"column": c, "check": "max_missing", "limit": col["max_missing"], "observed": round(df[c].isna().mean(), 4)}
@@ -155,13 +155,13 @@ def soft_checks(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["column", "check", "limit", "observed"])
     return table[table.observed > table.limit].reset_index(drop=True)
 
-
+# %% ../nbs/02_validation.ipynb #53d91d2f
 def failure_summary(failures: pd.DataFrame) -> pd.DataFrame:
     "One row per failed check: how many rows failed it, and a few of the failing values."
     return (failures.groupby(["column", "check"], dropna=False)["failure_case"]
             .agg(count="size", examples=lambda s: list(pd.unique(s.astype(str)))[:5]).reset_index())
 
-
+# %% ../nbs/02_validation.ipynb #7d938edd
 def raise_on_failures(failures: pd.DataFrame):
     "Stop with a DataError listing each failed check, when there are any."
     if failures.empty:
