@@ -25,7 +25,7 @@ def calibration_error(y_true, score, bins: int = 10) -> float:
     gap = np.abs(np.bincount(which, score, bins) - np.bincount(which, y_true, bins))
     return float(gap.sum() / max(n.sum(), 1))
 
-
+# %% ../nbs/06_evaluate.ipynb #d0eb0373
 def probability_metrics(y_true, score) -> dict:
     "The metrics of the scores themselves: ROC AUC, average precision (PR AUC), log loss, Brier score, calibration error."
     y_true, score = np.asarray(y_true), np.asarray(score, float)
@@ -37,7 +37,7 @@ def probability_metrics(y_true, score) -> dict:
         "calibration_error": calibration_error(y_true, score),
     }
 
-
+# %% ../nbs/06_evaluate.ipynb #43aa23c1
 def classification_metrics(y_true, score, threshold: float = 0.5) -> dict:
     "`probability_metrics`, with F1, precision, recall and accuracy of the labels at `threshold`."
     y_true, score = np.asarray(y_true), np.asarray(score)
@@ -120,7 +120,7 @@ def baseline_models(numeric: list, categorical: list, derived: dict | None = Non
     return {"prior": DummyClassifier(strategy="prior"),
             "lr": build_model(numeric, categorical, derived, "logistic_regression", seed, class_weight=None)}
 
-
+# %% ../nbs/06_evaluate.ipynb #b77c2e02
 def baselines(train: tuple,  # (X, y) of the training split
               test: tuple,  # (X, y) of the test split
               numeric: list, categorical: list, derived: dict | None = None, seed: int = 42) -> dict:
@@ -193,7 +193,7 @@ class Verdict:
 
     def to_dict(self) -> dict: return asdict(self)
 
-
+# %% ../nbs/06_evaluate.ipynb #488e31bd
 def _check(name, value, limit, ok_if, label=""):
     ok = value is not None and ok_if(value, limit)
     shown = "missing" if value is None else f"{value:.4f}"
@@ -201,7 +201,7 @@ def _check(name, value, limit, ok_if, label=""):
     return ok, f"{name} {shown} {sign[ok]} {label}{limit if isinstance(limit, str) else round(limit, 4)} " \
                f"({'pass' if ok else 'FAIL'})"
 
-
+# %% ../nbs/06_evaluate.ipynb #a6b26a58
 GE = lambda value, limit: value >= limit  # noqa: E731
 LE = lambda value, limit: value <= limit  # noqa: E731
 LOWER_IS_BETTER = ("log_loss", "brier_score", "calibration_error")
@@ -216,7 +216,7 @@ def _versus(name, value, other, margin: float, label: str, better: bool = False)
     limit = other + margin if up else other - margin
     return _check(name, value, limit, LE if lower else GE, f"{label} {'+' if up else '-'} {margin} = ")
 
-
+# %% ../nbs/06_evaluate.ipynb #3b3726cc
 def gate(metrics: dict, minimums: dict, maximums: dict | None = None, champion: dict | None = None,
          margin: float = 0.0, compare: tuple = ("roc_auc",),
          tests: list | None = None,  # (passed, reason) of each further check, e.g. the model tests

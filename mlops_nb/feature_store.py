@@ -42,7 +42,7 @@ class ViewVersion:
     def load(self) -> pd.DataFrame:
         return pd.read_parquet(self.path)
 
-
+# %% ../nbs/04a_feature_store.ipynb #13e90e3e
 def with_keys(df: pd.DataFrame, entity: str = "", event_time: str = "") -> tuple:
     "(`df` with entity and event-time columns, their names, whether they were derived)."
     df = df.reset_index(drop=True)
@@ -57,7 +57,7 @@ def with_keys(df: pd.DataFrame, entity: str = "", event_time: str = "") -> tuple
                         "`event_time` in env.yaml, or leave them empty to derive them.")
     return df.assign(**{event_time: pd.to_datetime(df[event_time])}), entity, event_time, derived
 
-
+# %% ../nbs/04a_feature_store.ipynb #f129562c
 def materialize(df: pd.DataFrame, store, name: str, columns: list, derived: dict, data_version: str,
                 entity: str = "", event_time: str = "") -> ViewVersion:
     "Compute feature view `name` from `df` (raw `columns` plus `derived` expressions) and store it once."
@@ -86,7 +86,7 @@ def views(store) -> list:
     found = [ViewVersion(**json.loads(p.read_text())) for p in Path(store).glob("*/*.json")]
     return sorted(found, key=lambda v: (v.created, v.name, v.version))
 
-
+# %% ../nbs/04a_feature_store.ipynb #6177089c
 def get_view(store, name: str, version: str = "") -> ViewVersion:
     "The latest version of view `name` (or the one whose id starts with `version`)."
     found = [v for v in views(store) if v.name == name and v.version.startswith(version)]
@@ -116,7 +116,7 @@ def point_in_time(events: pd.DataFrame, view: ViewVersion, features: list | None
     finally:
         con.close()
 
-
+# %% ../nbs/04a_feature_store.ipynb #3516b658
 def online_features(view: ViewVersion, entities: list) -> pd.DataFrame:
     "The latest features of each entity in `entities`, for serving (entities with no features are left out)."
     import duckdb

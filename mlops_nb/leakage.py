@@ -215,14 +215,14 @@ CHECKS = {  # check -> what to do, for the report and the error
 
 COLUMNS = ["check", "feature", "value", "threshold", "detail", "what to do"]
 
-
+# %% ../nbs/04b_leakage.ipynb #1e13bf06
 def feature_aucs(df: pd.DataFrame, y, features: list, seed: int = 0, known: dict | None = None) -> pd.Series:
     "The single-feature ROC AUC of each feature, highest first (`known`: codes already computed, by feature)."
     known = known or {}
     return pd.Series({f: single_feature_auc(df[f], y, seed, c=known.get(f)) for f in features}, name="roc_auc",
                      dtype=float).sort_values(ascending=False)
 
-
+# %% ../nbs/04b_leakage.ipynb #040c090d
 def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: list, derived=(),
                    max_auc: float = 0.95, max_correlation: float = 0.999, seed: int = 0) -> pd.DataFrame:
     """Every finding of the leakage checks on the features of `df` (its rows in their recorded order; `derived`
@@ -272,7 +272,7 @@ def leakage_checks(df: pd.DataFrame, y, positive, numeric: list, categorical: li
 class LeakageWarning(UserWarning):
     "A feature that may leak the label, or carries nothing: shown in the run's output."
 
-
+# %% ../nbs/04b_leakage.ipynb #0bff81e0
 def act_on_leaks(found: pd.DataFrame, mode: str = "warn"):
     """Warn once per finding (`mode` warn), or stop with a DataError naming each feature and the fix (`fail`)."""
     if mode not in MODES:

@@ -57,7 +57,7 @@ def find_version(project: Project, name: str, alias: str = CHAMPION, version: in
         _explain(project, name, alias if version is None else None)
         raise
 
-
+# %% ../nbs/08_scoring.ipynb #25e2d839
 def load_model(project: Project, name: str, alias: str = CHAMPION, version: int | None = None):
     "(the scikit-learn pipeline of `alias` of `name` (or `version`), with its `scorer_`, `decision_threshold_` and `input_kinds_`; its version)."
     mv = find_version(project, name, alias, version)
@@ -74,18 +74,18 @@ def load_model(project: Project, name: str, alias: str = CHAMPION, version: int 
     model.input_kinds_ = input_kinds(model, info.signature)
     return model, int(mv.version)
 
-
+# %% ../nbs/08_scoring.ipynb #0b72fa2a
 def scorer_of(model, name: str = "model", version: int = 0) -> Scorer:
     "The scorer of a model from `load_model`; for a bare pipeline, one labelling 1 at its `decision_threshold_` (0.5)."
     return getattr(model, "scorer_", None) or Scorer().configure(
         model, getattr(model, "decision_threshold_", 0.5), [0, 1], 1, name, version)
 
-
+# %% ../nbs/08_scoring.ipynb #06dcd589
 def input_columns(model) -> list:
     "The columns the model was fitted on."
     return list(model.feature_names_in_)
 
-
+# %% ../nbs/08_scoring.ipynb #db59e305
 def score(model, df: pd.DataFrame, name: str, version: int, positive_class: str) -> pd.DataFrame:
     "Predictions for `df`: the probability of the positive class, the predicted label, and the model that made them."
     columns = input_columns(model)
@@ -127,7 +127,7 @@ def input_kinds(model, signature=None) -> dict:
         specs = {**dict.fromkeys(numeric, NUMBER), **dict.fromkeys(categorical, STRING)}
     return {c: specs.get(c, ANY) for c in input_columns(model)}
 
-
+# %% ../nbs/08_scoring.ipynb #d659eed7
 def model_inputs(model) -> tuple:
     "(numeric, categorical) input columns of a model built by mlops-nb; ([], []) for another model."
     try:
@@ -150,7 +150,7 @@ def show_value(value, limit: int = 60) -> str:
         text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}..."
 
-
+# %% ../nbs/08_scoring.ipynb #0f4c2275
 def _missing(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
@@ -204,7 +204,7 @@ def _as_taken(kind: str, values) -> bool:
             v is not None and v == v and not -_FLOAT_LIMIT < v < _FLOAT_LIMIT for v in values)
     return types <= {STRING: {str, type(None)}, BOOLEAN: {bool, type(None)}}.get(kind, set())
 
-
+# %% ../nbs/08_scoring.ipynb #3cb46717
 def check_column(kind: str, values, from_text: bool = False) -> tuple:
     "(`values` (a list or a Series) as the model takes a `kind`: numbers as floats; {position: what each refused one is not})."
     if kind not in _RULES or _as_taken(kind, values):
@@ -221,7 +221,7 @@ def check_column(kind: str, values, from_text: bool = False) -> tuple:
         taken = pd.Series(taken, index=values.index, dtype="float64" if kind == NUMBER else object)
     return taken, refused
 
-
+# %% ../nbs/08_scoring.ipynb #07fe762f
 def check_inputs(kinds: dict, columns: dict, from_text: bool = False) -> tuple:
     "(`columns` (name -> list or Series) with each of `kinds` as the model takes it; [(position, column, kind, what is wrong)], by position)."
     columns, refused = dict(columns), []
@@ -279,7 +279,7 @@ def score_checked(model, df: pd.DataFrame, name: str, version: int, positive_cla
     scored = pd.concat([kept.loc[scores.index], scores], axis=1) if len(scores) else scores
     return scored, reasons[reasons != ""]
 
-
+# %% ../nbs/08_scoring.ipynb #053d7335
 def _chunks(path: Path, chunk_rows: int, texts: list):
     "(columns, total rows or None, an iterator of DataFrames whose index is the row number) of a CSV or Parquet file."
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -308,7 +308,7 @@ def _read_guarded(path: Path, chunks):
     with readable(path):
         yield from chunks
 
-
+# %% ../nbs/08_scoring.ipynb #5579de06
 class _Output:
     "Chunks of scored rows appended to a CSV or Parquet file, with the model in the Parquet metadata."
 
@@ -339,7 +339,7 @@ class _Output:
         if self.writer is not None:
             self.writer.close()
 
-
+# %% ../nbs/08_scoring.ipynb #53f14c69
 def score_stream(model, name: str, version: int, input, output, positive_class: str,
                  chunk_rows: int = 100_000,  # rows read, checked and scored at a time (memory stays bounded)
                  progress: bool = True,
@@ -396,7 +396,7 @@ def score_stream(model, name: str, version: int, input, output, positive_class: 
             "rejected": rejected, "rejects": str(rejects_path) if rejected else "", "model_name": name,
             "model_version": version, "seconds": round(time.monotonic() - start, 3)}
 
-
+# %% ../nbs/08_scoring.ipynb #a1892dda
 def score_file(project: Project, input, output, name: str | None = None, alias: str = CHAMPION,
                chunk_rows: int = 100_000,  # rows read, checked and scored at a time (memory stays bounded)
                positive_class: str | None = None,  # default: positive_class of env.yaml
@@ -427,7 +427,7 @@ def readable(path, what: str = "a CSV or Parquet file of rows"):
         raise DataError(f"{path} is not a readable {kind} file ({str(e).strip().splitlines()[0][:200]}): give "
                         f"{what}.") from None
 
-
+# %% ../nbs/08_scoring.ipynb #e12d58bb
 def _same_file(a: Path, b: Path) -> bool:
     "Whether paths `a` and `b` name one file: through a symlink, a hard link or another spelling."
     if a.resolve() == b.resolve():

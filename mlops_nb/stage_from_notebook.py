@@ -33,7 +33,7 @@ class Finding:
     value: object = None
     node: ast.AST | None = field(default=None, repr=False)
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #51a88d74
 def _literal_str(node) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
@@ -52,7 +52,7 @@ def _writes(call: ast.Call):
             return call.args[0]
     return None
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #2140734e
 def scan_cell(source: str, cell: int, folder: Path, root: Path) -> list:
     "Findings of one code cell; `folder` is where the notebook's relative paths start (Jupyter runs it there)."
     try:
@@ -119,7 +119,7 @@ class StagePlan:
     notebook: dict  # the stage notebook's JSON
     problems: list
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #cc82afd6
 def _py_type(value) -> str:
     return type(value).__name__ if value is not None else "object"
 
@@ -145,7 +145,7 @@ def _splice(source: str, edits: list) -> str:
         lines[a:b + 1] = [head + new + tail]
     return "".join(lines)
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #ea446758
 def plan_stage(project: Project, path, name: str, after: list = (), extra_products: dict | None = None) -> StagePlan:
     "What making the notebook at `path` stage `name` would do (nothing is written)."
     path = project.path(path)
@@ -201,7 +201,7 @@ def _stage_inputs(project: Project, tasks: list, rel: str) -> tuple:
         return parts[len(under)], None
     return None, None
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #812242c8
 def _parameters(nb: dict, code: list) -> tuple:
     "(params name -> value, edits per cell) from a `parameters` cell, else from the literal assignments made once."
     tagged = [i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -214,7 +214,7 @@ def _parameters(nb: dict, code: list) -> tuple:
         edits.setdefault(cell, []).append((node, None))
     return {k: v[1] for k, v in found.items()}, edits
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #12bb1473
 def _plan(project, path, name, after, nb, findings, extra_products, problems) -> StagePlan:
     code = [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     values, edits = _parameters(nb, code)
@@ -248,7 +248,7 @@ def _plan(project, path, name, after, nb, findings, extra_products, problems) ->
     return StagePlan(name, path, _target(project, name), upstream, params, new_env,
                      {"nb": (folder / "report.ipynb").as_posix(), **products}, stage_nb, problems)
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #420165d9
 def _target(project: Project, name: str) -> Path:
     "nbs/pipeline/NN_name.ipynb, numbered after the last stage notebook."
     folder = project.stage_notebooks
@@ -256,7 +256,7 @@ def _target(project: Project, name: str) -> Path:
     n = max(numbers, default=0)
     return folder / f"{n + 5 if n + 5 <= 99 else n + 1:02d}_{name}.ipynb"
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #fb402c33
 def _cell(kind: str, source: str, tags: list | None = None) -> dict:
     import hashlib
     cell = {"cell_type": kind, "id": hashlib.sha1(source.encode()).hexdigest()[:8], "metadata": {"tags": tags} if tags
@@ -312,7 +312,7 @@ def yaml_entry(key: str, value, indent: str = "") -> str:
                           "a list or a mapping of them.") from None
     return textwrap.indent(text.rstrip("\n"), indent)
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #bec333fd
 def _task_text(p: StagePlan, project: Project) -> str:
     lines = ["", f"  - name: {p.name}", f"    source: {p.target.relative_to(project.root).as_posix()}", "    product:"]
     lines += [yaml_entry(k, v, "      ") for k, v in p.products.items()]
@@ -334,7 +334,7 @@ def _env_text(p: StagePlan, project: Project) -> str:
     return "\n".join(["", f"# stage {p.name} (made from {rel})"] +
                      [yaml_entry(k, v) for k, v in p.new_env.items()]) + "\n"
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #4bd909ea
 def _read_back(path: Path, text: str, check) -> None:
     "A ConfigError (before anything is written) unless `text`, as YAML, holds what `check` expects of it."
     try:
@@ -345,7 +345,7 @@ def _read_back(path: Path, text: str, check) -> None:
         raise ConfigError(f"Making the stage would write {path.name} that does not read back as written (a value YAML "
                           f"cannot hold as it is?): nothing was changed. Simplify the notebook's literal values.")
 
-
+# %% ../nbs/10e_stage_from_notebook.ipynb #3c65000f
 def add_stage(project: Project, path, name: str, after: list = (), extra_products: dict | None = None,
                      prove: bool = True, env_file=None, overrides=()) -> StagePlan:
     "Make the notebook at `path` stage `name` of the pipeline (after the stages `after`) and run it once."

@@ -54,7 +54,7 @@ def classifier(model_type: str, seed: int, **hyperparameters):
         kwargs["random_state"] = seed
     return cls(**kwargs)
 
-
+# %% ../nbs/05_train.ipynb #8e9251e0
 def encode_target(df: pd.DataFrame, target: str, positive_class: str) -> pd.Series:
     "The target as the model learns it: 1 where the label is the positive class, else 0; numbers compare as numbers (1, 1.0 and '1' are one label)."
     y, hit = df[target], df[target].astype(str).eq(str(positive_class))
@@ -66,7 +66,7 @@ def encode_target(df: pd.DataFrame, target: str, positive_class: str) -> pd.Seri
 
 labels = renamed(encode_target, "mlops_nb.train.labels")  # the `labels` parameter is the label values
 
-
+# %% ../nbs/05_train.ipynb #61f0c045
 RESAMPLERS = {"oversample": ("imblearn.over_sampling", "RandomOverSampler"),
               "undersample": ("imblearn.under_sampling", "RandomUnderSampler"),
               "smote": ("imblearn.over_sampling", "SMOTE")}
@@ -80,7 +80,7 @@ def resampler(method: str, seed: int):
     module, name = RESAMPLERS[method]
     return getattr(importlib.import_module(module), name)(random_state=seed)
 
-
+# %% ../nbs/05_train.ipynb #d4f225d6
 def build_model(numeric: list, categorical: list, derived: dict | None = None, model_type: str = "random_forest",
                 seed: int = 42, resample: str = "none", **hyperparameters) -> Pipeline:
     "An unfitted Pipeline: derived features, preprocessing, optional resampling (at fit time only), classifier."
@@ -92,7 +92,7 @@ def build_model(numeric: list, categorical: list, derived: dict | None = None, m
     steps.append(("model", classifier(model_type, seed, **hyperparameters)))
     return make(steps)
 
-
+# %% ../nbs/05_train.ipynb #b0cf38c9
 def fit_params(resample: str = "none", sample_weight=None) -> dict:
     "The fit parameters carrying `sample_weight` to the classifier; an error when resampling would mismatch them."
     if sample_weight is None or np.allclose(sample_weight, 1):
@@ -102,7 +102,7 @@ def fit_params(resample: str = "none", sample_weight=None) -> dict:
                           "mitigation=none.")
     return {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
 
-
+# %% ../nbs/05_train.ipynb #177a5af9
 def fit(train: pd.DataFrame, target: str, positive_class: str, numeric: list, categorical: list,
         derived: dict | None = None, model_type: str = "random_forest", seed: int = 42,
         resample: str = "none",  # class balancing by resampling the training rows: none, oversample, undersample, smote
@@ -135,14 +135,14 @@ def calibrate(model: Pipeline, X: pd.DataFrame, y, method: str = "sigmoid") -> P
     calibrated.fit(_transformer(model).transform(X), np.asarray(y))
     return type(model)([*model.steps[:-1], (name, calibrated)])
 
-
+# %% ../nbs/05_train.ipynb #208d937d
 def calibration_method(model: Pipeline) -> str:
     "How `model`'s probabilities were calibrated: sigmoid, isotonic or none."
     from sklearn.calibration import CalibratedClassifierCV
     last = model.steps[-1][1]
     return last.method if isinstance(last, CalibratedClassifierCV) else "none"
 
-
+# %% ../nbs/05_train.ipynb #af683b00
 def uncalibrated(model: Pipeline) -> Pipeline:
     "The model as trained, before `calibrate` (`model` itself when it is not calibrated)."
     if calibration_method(model) == "none":
@@ -150,7 +150,7 @@ def uncalibrated(model: Pipeline) -> Pipeline:
     name, last = model.steps[-1]
     return type(model)([*model.steps[:-1], (name, last.estimator.estimator)])  # the FrozenEstimator's classifier
 
-
+# %% ../nbs/05_train.ipynb #9741ceda
 def rare_positives(n: int = 10_000, rate: float = 0.03, seed: int = 0) -> pd.DataFrame:
     "A generated imbalanced data set, about `rate` positives ('bad' in column y): two numeric features, one binary."
     rng = np.random.default_rng(seed)
@@ -171,7 +171,7 @@ def search_spaces() -> dict:
                                    "max_leaf_nodes": randint(8, 64), "l2_regularization": loguniform(1e-4, 1.0)},
     }
 
-
+# %% ../nbs/05_train.ipynb #801e1470
 def plan_trials(candidates: list, n_trials: int, seed: int) -> list:
     "(candidate, hyperparameters) of each trial, the candidates taking turns."
     from sklearn.model_selection import ParameterSampler
@@ -184,7 +184,7 @@ def plan_trials(candidates: list, n_trials: int, seed: int) -> list:
     order = [(c, draws[c][i]) for i in range(per) for c in candidates]
     return [(c, {k: (v.item() if hasattr(v, "item") else v) for k, v in p.items()}) for c, p in order[:n_trials]]
 
-
+# %% ../nbs/05_train.ipynb #5c511887
 SELECTION_METRICS = {  # selection_metric -> (scikit-learn scorer, higher is better)
     "roc_auc": ("roc_auc", True), "average_precision": ("average_precision", True),
     "log_loss": ("neg_log_loss", False), "brier": ("neg_brier_score", False)}
@@ -196,7 +196,7 @@ def selection_column(metric: str) -> str:
         raise ConfigError(f"Unknown selection_metric {metric!r}: choose one of {', '.join(SELECTION_METRICS)}.")
     return f"cv_{metric}"
 
-
+# %% ../nbs/05_train.ipynb #079a6dcd
 def cv_scores(train: pd.DataFrame, target: str, positive_class: str, spec: dict, model_type: str, params: dict,
               seed: int = 42, folds: int = 3, resample: str = "none", sample_weight=None,
               metrics: tuple = ("roc_auc",)) -> dict:
@@ -210,14 +210,14 @@ def cv_scores(train: pd.DataFrame, target: str, positive_class: str, spec: dict,
                             params=fit_params(resample, sample_weight))
     return {m: float(np.mean(scores[f"test_{m}"])) * (1 if SELECTION_METRICS[m][1] else -1) for m in metrics}
 
-
+# %% ../nbs/05_train.ipynb #53f13889
 def cv_auc(train: pd.DataFrame, target: str, positive_class: str, spec: dict, model_type: str, params: dict,
            seed: int = 42, folds: int = 3, resample: str = "none", sample_weight=None) -> float:
     "Mean ROC AUC of a candidate over stratified `folds` of the training split."
     return cv_scores(train, target, positive_class, spec, model_type, params, seed, folds, resample, sample_weight)[
         "roc_auc"]
 
-
+# %% ../nbs/05_train.ipynb #a68ef3e5
 def tune(train: pd.DataFrame, target: str, positive_class: str, spec: dict, candidates: list, n_trials: int = 12,
          seconds: float = 300, folds: int = 3, seed: int = 42, n_jobs: int = 1, dask_address: str = "",
          resample: str = "none", sample_weight=None, fixed: dict | None = None, progress: bool = True,
@@ -260,7 +260,7 @@ def tune(train: pd.DataFrame, target: str, positive_class: str, spec: dict, cand
     return pd.DataFrame(rows, columns=columns).sort_values(best, ascending=not SELECTION_METRICS[metric][1],
                                                            kind="stable", ignore_index=True)
 
-
+# %% ../nbs/05_train.ipynb #49dc4cca
 def search_plot(results: pd.DataFrame, metric: str = "roc_auc"):
     "The cross-validated selection `metric` of each trial, by candidate."
     import matplotlib.pyplot as plt
@@ -292,20 +292,20 @@ def trusted_types(model) -> list:
                           "Build it from scikit-learn and mlops-nb parts only.")
     return untrusted
 
-
+# %% ../nbs/05_train.ipynb #3e7e9a41
 def environment() -> list:
     "Every installed distribution as `name==version`, sorted: the run's environment, like pip freeze."
     from importlib.metadata import distributions
     return sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]},
                   key=str.lower)
 
-
+# %% ../nbs/05_train.ipynb #8abf44cb
 def library_versions() -> dict:
     "Tags with the versions of the libraries a model depends on most."
     from importlib.metadata import version
     return {f"version.{name}": version(name) for name in MODEL_REQUIREMENTS}
 
-
+# %% ../nbs/05_train.ipynb #571eff33
 MODEL_REQUIREMENTS = ("mlops-nb", "mlflow", "scikit-learn", "imbalanced-learn", "skops", "pandas", "numpy", "scipy")
 
 
@@ -314,7 +314,7 @@ def model_requirements() -> list:
     from importlib.metadata import version
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
-
+# %% ../nbs/05_train.ipynb #58d47831
 def log_run(project: Project, experiment: str, model: Pipeline, example: pd.DataFrame,
             params: dict, tags: dict, metrics: dict | None = None, run_name: str | None = None,
             trials: pd.DataFrame | None = None) -> dict:
